@@ -1,0 +1,1 @@
+"""The InstructCV model: diffusers/transformers components, training module, data, loading, sampling."""
