@@ -4,13 +4,22 @@ A reader turns a raw dataset in its native layout into ``Sample`` records, one p
 instruction/image pair; it knows nothing about how pairs are written. The same reader's
 ``load_ground_truth`` is used by the pairs writer (to draw targets) and by the evaluator
 (to score answers against the raw annotation), so each dataset's quirks live in one place.
+
+Bad items: ``iter_samples`` *yields* a ``SampleError`` (it does not raise it) for a raw item it
+cannot use (image missing on disk, unparsable annotation line), then goes on with the next item;
+the writer reports and skips it. ``load_ground_truth`` raises ``SampleError`` for an unreadable or
+inconsistent annotation file. A wrong ``data_root`` raises ``LayoutError`` from ``check_layout``.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
+
+import numpy as np
 
 SPLITS = ("train", "eval")
 
@@ -60,3 +69,41 @@ class Sample:
 def class_slug(name: str) -> str:
     """Class names in folder names: lower case, spaces (and slashes) turned into ``_``."""
     return "_".join(name.strip().lower().replace("/", " ").split())
+
+
+ReaderItem = Union[Sample, SampleError]
+"""What ``iter_samples`` yields: a pair to write, or the error of one skipped raw item."""
+
+# Sample attribute -> metadata.jsonl key, where they differ (DESIGN.md section 4).
+_RECORD_KEYS = {"class_name": "class", "boxes": "bbox"}
+
+
+def record_value(record: Sample | dict[str, Any], field_name: str, default: Any = None) -> Any:
+    """A ``Sample`` attribute, or the same value from a metadata.jsonl row (``class_name`` -> ``class``)."""
+    if isinstance(record, Sample):
+        return getattr(record, field_name, default)
+    if field_name in record:
+        return record[field_name]
+    return record.get(_RECORD_KEYS.get(field_name, field_name), default)
+
+
+def stable_rng(seed: int, *keys: str) -> np.random.Generator:
+    """A numpy generator determined by ``seed`` and string ``keys`` (never Python's salted ``hash()``)."""
+    digest = hashlib.sha256("\x1f".join(keys).encode("utf-8")).digest()
+    return np.random.default_rng([int(seed), int.from_bytes(digest[:8], "little")])
+
+
+def negative_classes(
+    class_names: Sequence[str],
+    exclude: Collection[str],
+    n: int | None,
+    key: str,
+    seed: int = 0,
+) -> list[str]:
+    """``n`` classes of ``class_names`` not in ``exclude``, drawn without replacement, deterministic in
+    (``key``, ``seed``); ``n`` None or negative, or larger than what is left: all of them, in list order."""
+    candidates = [c for c in class_names if c not in exclude]
+    if n is None or n < 0 or n >= len(candidates):
+        return candidates
+    picked = stable_rng(seed, "negatives", key).choice(len(candidates), size=n, replace=False)
+    return [candidates[i] for i in sorted(picked)]
