@@ -39,7 +39,13 @@ class SampleError(ValueError):
 
 @dataclass
 class Sample:
-    """One instruction/image pair to write: which raw image, which task and class, and its ground truth."""
+    """One instruction/image pair to write: which raw image, which task and class, and its ground truth.
+
+    ``gt_args`` is written to metadata.jsonl (the evaluator passes it back to ``load_ground_truth``),
+    except keys starting with ``_``: build-time hints for the writer only (e.g. COCO's polygons, so
+    that writer processes never load a whole annotation json). ``gt_args["image_size"] = [w, h]``,
+    when a reader knows it from the annotation, lets the writer check the image against it.
+    """
 
     stem: str
     task: str
@@ -52,6 +58,7 @@ class Sample:
     positive: bool | None = None
     gt: str | None = None
     gt_args: dict[str, Any] = field(default_factory=dict)
+    crowd: list[bool] | None = None  # det: per box, an ignore region (COCO iscrowd, VOC difficult); not drawn
 
     @property
     def name(self) -> str:
