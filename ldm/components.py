@@ -8,6 +8,7 @@ text encoder and its tokenizer, and the DDPM noise-schedule config used for trai
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,52 @@ class SDComponents:
         return self
 
 
+# Config entries that describe where a model came from rather than its shape; dropped when an
+# architecture is stored so that it round-trips through JSON and torch.load(weights_only=True).
+_PROVENANCE_KEYS = {"architectures", "torch_dtype", "dtype", "transformers_version", "id2label", "label2id"}
+
+
+def _plain(config: dict[str, Any]) -> dict[str, Any]:
+    plain = {k: v for k, v in dict(config).items() if not k.startswith("_") and k not in _PROVENANCE_KEYS}
+    return json.loads(json.dumps(plain, default=list))  # tuples -> lists, FrozenDict -> dict
+
+
+def architecture_of(components: SDComponents) -> dict[str, dict[str, Any]]:
+    """The shapes of ``components`` as plain JSON values: ``{"unet": ..., "vae": ..., "text_encoder": ...}``.
+
+    ``build_random_components(architecture_of(c))`` rebuilds the same modules (random weights).
+    """
+    return {
+        "unet": _plain(components.unet.config),
+        "vae": _plain(components.vae.config),
+        "text_encoder": _plain(components.text_encoder.config.to_dict()),
+    }
+
+
+def widen_conv_in(unet: UNet2DConditionModel, in_channels: int = 8) -> UNet2DConditionModel:
+    """Return ``unet`` with its first conv taking ``in_channels`` inputs; the added channels are zero.
+
+    A text-to-image UNet (4 channels) becomes an InstructPix2Pix UNet (noisy latent + image latent)
+    whose output is unchanged until training moves the new weights away from zero.
+    """
+    old = unet.conv_in
+    if old.in_channels == in_channels:
+        return unet
+    if old.in_channels > in_channels:
+        raise ValueError(f"cannot narrow conv_in from {old.in_channels} to {in_channels} channels")
+    new = torch.nn.Conv2d(
+        in_channels, old.out_channels, old.kernel_size, old.stride, old.padding,
+        device=old.weight.device, dtype=old.weight.dtype,
+    )
+    with torch.no_grad():
+        new.weight.zero_()
+        new.weight[:, : old.in_channels] = old.weight
+        new.bias.copy_(old.bias)
+    unet.conv_in = new
+    unet.register_to_config(in_channels=in_channels)
+    return unet
+
+
 def load_tokenizer(path: str | Path = TOKENIZER_DIR) -> CLIPTokenizer:
     """The CLIP BPE tokenizer shipped in configs/sd15/tokenizer (77 tokens, no download)."""
     return CLIPTokenizer.from_pretrained(str(path), model_max_length=77)
@@ -100,8 +147,6 @@ def load_tokenizer(path: str | Path = TOKENIZER_DIR) -> CLIPTokenizer:
 
 def sd15_architecture() -> dict[str, dict[str, Any]]:
     """Full-size SD v1.5 architecture (UNet widened to 8 input channels) from configs/sd15."""
-    import json
-
     unet = json.loads((SD15_CONFIG_DIR / "unet" / "config.json").read_text())
     vae = json.loads((SD15_CONFIG_DIR / "vae" / "config.json").read_text())
     text = json.loads((SD15_CONFIG_DIR / "text_encoder" / "config.json").read_text())
