@@ -30,7 +30,9 @@ def nyu_root(realdata, tmp_path) -> Path:
     return root
 
 
-def _add_pair(root: Path, scene: str, n: str, depth_mm: np.ndarray, size: tuple[int, int] | None = None) -> None:
+def _add_pair(
+    root: Path, scene: str, n: str, depth_mm: np.ndarray, size: tuple[int, int] | None = None
+) -> None:
     (root / scene).mkdir(exist_ok=True)
     h, w = depth_mm.shape
     Image.new("RGB", size or (w, h), (90, 120, 150)).save(root / scene / f"rgb_{n}.jpg")
@@ -111,7 +113,9 @@ def test_unusable_depth_files_raise_sample_error(tmp_path):
     (root / "d").mkdir()
     Image.new("RGB", (8, 6)).save(root / "d" / "rgb_1.jpg")
     (root / "d" / "sync_depth_1.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    (root / "nyu_test.txt").write_text("".join(f"{s}/rgb_1.jpg {s}/sync_depth_1.png 518.8579\n" for s in "abcd"))
+    (root / "nyu_test.txt").write_text(
+        "".join(f"{s}/rgb_1.jpg {s}/sync_depth_1.png 518.8579\n" for s in "abcd")
+    )
     samples, errors = _split(list(nyuv2.iter_samples(root, "eval", ["depes"], {})))
     assert len(samples) == 4 and not errors
     np.testing.assert_allclose(nyuv2.load_ground_truth(root, samples[0]), 1.0)

@@ -31,7 +31,11 @@ def _split(items):
 
 def _listed(root: Path, list_name: str) -> list[str]:
     """Image names of a list file, read independently of the reader."""
-    return [line.split()[0] for line in (root / "annotations" / list_name).read_text().splitlines() if line.strip()]
+    return [
+        line.split()[0]
+        for line in (root / "annotations" / list_name).read_text().splitlines()
+        if line.strip()
+    ]
 
 
 def _linked_root(src: Path, dst: Path, trainval: str | None = None, test: str | None = None) -> Path:
@@ -51,7 +55,9 @@ def _linked_root(src: Path, dst: Path, trainval: str | None = None, test: str | 
 @pytest.mark.parametrize("split,list_name", [("train", "trainval.txt"), ("eval", "test.txt")])
 def test_counts_follow_the_list_files(pets_root, split, list_name):
     neg = 2
-    samples, errors = _split(list(pets.iter_samples(pets_root, split, TASKS, {"neg_per_image": neg, "seed": 3})))
+    samples, errors = _split(
+        list(pets.iter_samples(pets_root, split, TASKS, {"neg_per_image": neg, "seed": 3}))
+    )
     listed = _listed(pets_root, list_name)
     present = [n for n in listed if (pets_root / "images" / f"{n}.jpg").is_file()]
     with_xml = [n for n in present if (pets_root / "annotations" / "xmls" / f"{n}.xml").is_file()]
@@ -112,7 +118,9 @@ def test_trimap_border_is_ignored_and_not_pet(pets_root):
     # a metadata.jsonl row (class, gt, source keys) loads the same truth
     s = samples[0]
     row = {"task": "seg", "class": s.class_name, "gt": s.gt, "source": s.source}
-    assert np.array_equal(pets.load_ground_truth(pets_root, row)["mask"], pets.load_ground_truth(pets_root, s)["mask"])
+    assert np.array_equal(
+        pets.load_ground_truth(pets_root, row)["mask"], pets.load_ground_truth(pets_root, s)["mask"]
+    )
 
 
 def test_head_boxes_equal_the_xml(pets_root):
@@ -143,7 +151,9 @@ def test_png_gif_rgba_named_jpg_are_read(pets_root, tmp_path):
     assert formats["pets_Abyssinian_5"] == ("PNG", "RGBA")
     assert formats["pets_Abyssinian_34"] == ("GIF", "P")
     gif = np.asarray(load_rgb(root / "images" / "Abyssinian_34.jpg"))
-    assert np.array_equal(gif, np.asarray(Image.open(pets_root / "images" / "Abyssinian_34.jpg").convert("RGB")))
+    assert np.array_equal(
+        gif, np.asarray(Image.open(pets_root / "images" / "Abyssinian_34.jpg").convert("RGB"))
+    )
     assert gif.std() > 10  # a real picture, not a blank canvas
     # its trimap is all background: an empty mask, not an error
     gif_seg = next(s for s in samples if s.stem == "pets_Abyssinian_34")
@@ -206,10 +216,15 @@ def test_list_split_matches_the_list_files(pets_root):
     for split, list_name in (("train", "trainval.txt"), ("eval", "test.txt")):
         items, names = pets.list_split(pets_root, split)
         assert len(names) == 37 and names[0] == "Abyssinian" and names[-1] == "yorkshire terrier"
-        lines = {ln.split()[0]: int(ln.split()[1]) for ln in (pets_root / "annotations" / list_name).read_text().splitlines()}
+        lines = {
+            ln.split()[0]: int(ln.split()[1])
+            for ln in (pets_root / "annotations" / list_name).read_text().splitlines()
+        }
         assert len(items) == 4
         for path, label in items:
             assert label == lines[path.stem] - 1
         species_items, species = pets.list_split(pets_root, split, labels="species")
         assert species == ["cat", "dog"]
-        assert [lab for _, lab in species_items] == [0 if p.stem[0].isupper() else 1 for p, _ in species_items]
+        assert [lab for _, lab in species_items] == [
+            0 if p.stem[0].isupper() else 1 for p, _ in species_items
+        ]

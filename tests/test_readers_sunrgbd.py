@@ -83,9 +83,13 @@ def test_depth_is_decoded_as_the_toolbox_does(sun_root):
         toolbox = (np.bitwise_or(np.right_shift(raw, 3), np.left_shift(raw, 16 - 3))).astype(np.single) / 1000
         assert depth.dtype == np.float32 and depth.shape == raw.shape
         np.testing.assert_array_equal(depth, toolbox)
-        assert depth[0, 0] == 0 and depth[0, 1] == pytest.approx(8.191) and depth[0, 2] == pytest.approx(8.192)
+        assert (
+            depth[0, 0] == 0 and depth[0, 1] == pytest.approx(8.191) and depth[0, 2] == pytest.approx(8.192)
+        )
         below = (depth > 0) & (depth < 8.192)
-        np.testing.assert_allclose(depth[below], raw[below] / 8000.0, rtol=1e-6)  # depth_scale=8000 agrees here
+        np.testing.assert_allclose(
+            depth[below], raw[below] / 8000.0, rtol=1e-6
+        )  # depth_scale=8000 agrees here
         assert raw[0, 2] / 8000.0 < 1.0  # ... and not above the wrap, where only the rotation is right
         row = {"task": "depes", "gt": s.gt, "source": s.source, "gt_args": s.gt_args}
         np.testing.assert_array_equal(sunrgbd.load_ground_truth(root, row), depth)

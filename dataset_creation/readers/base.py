@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -78,7 +78,7 @@ def class_slug(name: str) -> str:
     return "_".join(name.strip().lower().replace("/", " ").split())
 
 
-ReaderItem = Union[Sample, SampleError]
+ReaderItem = Sample | SampleError
 """What ``iter_samples`` yields: a pair to write, or the error of one skipped raw item."""
 
 # Sample attribute -> metadata.jsonl key, where they differ (DESIGN.md section 4).

@@ -97,7 +97,10 @@ def read_split_list(path: Path) -> Iterator[tuple[str, str] | SampleError]:
 
 
 def iter_samples(
-    data_root: str | Path, split: str, tasks: list[str] | tuple[str, ...], options: dict[str, Any] | None = None
+    data_root: str | Path,
+    split: str,
+    tasks: list[str] | tuple[str, ...],
+    options: dict[str, Any] | None = None,
 ) -> Iterator[ReaderItem]:
     """Yield one depes sample per listed pair of ``split``; missing files as ``SampleError``."""
     root = Path(data_root).resolve()

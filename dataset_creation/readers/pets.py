@@ -129,7 +129,9 @@ def read_split_list(path: Path) -> Iterator[PetEntry | SampleError]:
             continue
         where = f"{path}:{lineno}"
         if len(fields) != 4 or not all(x.isdigit() for x in fields[1:]):
-            yield SampleError(where, f"expected '<image> <class-id> <species> <breed-id>', got {line.strip()!r}")
+            yield SampleError(
+                where, f"expected '<image> <class-id> <species> <breed-id>', got {line.strip()!r}"
+            )
             continue
         image, class_id, species_id = fields[0], int(fields[1]), int(fields[2])
         if not 1 <= class_id <= len(BREEDS) or species_id not in (1, 2):
@@ -187,7 +189,10 @@ def read_head_boxes(xml_path: Path) -> list[list[float]]:
 
 
 def iter_samples(
-    data_root: str | Path, split: str, tasks: list[str] | tuple[str, ...], options: dict[str, Any] | None = None
+    data_root: str | Path,
+    split: str,
+    tasks: list[str] | tuple[str, ...],
+    options: dict[str, Any] | None = None,
 ) -> Iterator[ReaderItem]:
     """Yield the pets samples of ``split`` for ``tasks`` (see the module docstring), errors included."""
     root = Path(data_root).resolve()
@@ -208,7 +213,9 @@ def iter_samples(
             yield SampleError(image, f"listed in {SPLIT_LISTS[split]} but missing on disk")
             continue
         stem = f"pets_{entry.image}"
-        base = dict(stem=stem, dataset=NAME, split=split, image=image, source=image.relative_to(root).as_posix())
+        base = dict(
+            stem=stem, dataset=NAME, split=split, image=image, source=image.relative_to(root).as_posix()
+        )
         if "cls" in tasks:
             if cls_kind in ("species", "both"):
                 for species in SPECIES:
@@ -250,7 +257,9 @@ def load_trimap(path: Path, image: Path | None = None) -> np.ndarray:
         raise SampleError(path, f"expected a single-channel trimap, got shape {trimap.shape}")
     bad = np.setdiff1d(np.unique(trimap), [TRIMAP_PET, TRIMAP_BACKGROUND, TRIMAP_BORDER])
     if bad.size:
-        raise SampleError(path, f"trimap values must be 1 (pet), 2 (background), 3 (border); found {bad.tolist()}")
+        raise SampleError(
+            path, f"trimap values must be 1 (pet), 2 (background), 3 (border); found {bad.tolist()}"
+        )
     if image is not None:
         try:
             with Image.open(image) as im:
@@ -258,7 +267,9 @@ def load_trimap(path: Path, image: Path | None = None) -> np.ndarray:
         except OSError as e:
             raise SampleError(image, f"cannot read image header ({e})") from None
         if size != (trimap.shape[1], trimap.shape[0]):
-            raise SampleError(path, f"trimap is {trimap.shape[1]}x{trimap.shape[0]}, image is {size[0]}x{size[1]}")
+            raise SampleError(
+                path, f"trimap is {trimap.shape[1]}x{trimap.shape[0]}, image is {size[0]}x{size[1]}"
+            )
     return trimap
 
 
@@ -279,7 +290,10 @@ def load_ground_truth(data_root: str | Path, record: Sample | dict[str, Any]) ->
         trimap = load_trimap(root / gt, root / record_value(record, "source"))
         return {"mask": trimap == TRIMAP_PET, "valid": trimap != TRIMAP_BORDER}
     if task == "det":
-        return {"boxes": np.asarray(read_head_boxes(root / gt), dtype=np.float64).reshape(-1, 4), "crowd": None}
+        return {
+            "boxes": np.asarray(read_head_boxes(root / gt), dtype=np.float64).reshape(-1, 4),
+            "crowd": None,
+        }
     raise ValueError(f"pets has no {task!r} task")
 
 

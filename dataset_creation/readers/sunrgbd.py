@@ -90,7 +90,10 @@ def stem_of(rgb: str) -> str:
 
 
 def iter_samples(
-    data_root: str | Path, split: str, tasks: list[str] | tuple[str, ...], options: dict[str, Any] | None = None
+    data_root: str | Path,
+    split: str,
+    tasks: list[str] | tuple[str, ...],
+    options: dict[str, Any] | None = None,
 ) -> Iterator[ReaderItem]:
     """Yield one depes sample per non-NYU pair of the validation list; missing files as ``SampleError``."""
     root = Path(data_root).resolve()
