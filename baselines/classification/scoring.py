@@ -1,0 +1,28 @@
+"""Top-1 accuracy of classifier outputs, scored by the shared ``tasks`` classification metric.
+
+Every image is asked about every class (present = its label, predicted = the arg-max class,
+score = the softmax probability), which is the protocol under which the shared metric reports
+top-1 ``accuracy`` over the dataset's class list, exactly as for InstructCV's answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def top1_metrics(probs: np.ndarray, items: Sequence[tuple[Path, int]], classes: Sequence[str],
+                 dataset: str) -> dict[str, Any]:
+    """Metrics dict (``accuracy``, ``n``, ...) of ``probs`` (N, C) against the labels of ``items``."""
+    from tasks import get_task
+
+    metric = get_task("cls").new_metric(dataset)
+    predicted = probs.argmax(axis=1) if len(probs) else np.zeros(0, np.int64)
+    for row, (path, label) in enumerate(items):
+        image_id = Path(path).stem
+        for c, name in enumerate(classes):
+            metric.add(image_id, name, present=c == label, predicted=c == predicted[row], score=float(probs[row, c]))
+    return metric.compute()
