@@ -174,8 +174,8 @@ def stem_of(image: Path, synset: str) -> str:
     return f"imagenet_{synset}_{name}"
 
 
-def build_index(data_root: str | Path) -> ImageNetIndex:
-    """Classes and the (image, label) lists of both splits, by the rules of the module docstring."""
+def build_index(data_root: str | Path, splits: tuple[str, ...] = SPLITS) -> ImageNetIndex:
+    """Classes and the (image, label) lists of ``splits``, by the rules of the module docstring."""
     root = Path(data_root).resolve()
     check_layout(root, "train")
     mapping_path = _mapping_file(root)
@@ -209,7 +209,7 @@ def build_index(data_root: str | Path) -> ImageNetIndex:
                     val_names.add((s, f.name))
         elif (images / "val").is_dir() and (root / VAL_SOLUTION).is_file():
             index.items["eval"] = _kaggle_val(root / VAL_SOLUTION, images / "val", label, index.errors)
-        for s in _synset_dirs(images / "train"):
+        for s in _synset_dirs(images / "train") if "train" in splits else []:  # eval alone: skip the big scan
             index.items["train"] += [
                 (f, label[s]) for f in _image_files(images / "train" / s) if (s, f.name) not in val_names
             ]
@@ -259,7 +259,7 @@ def iter_samples(
     options = options or {}
     neg = options.get("neg_per_image", 1)
     seed = int(options.get("seed", 0))
-    index = build_index(root)
+    index = build_index(root, (split,))
     if split == "eval":
         yield from index.errors  # unusable LOC_val_solution.csv rows
     seen: dict[str, Path] = {}
@@ -291,5 +291,5 @@ def load_ground_truth(data_root: str | Path, record: Sample | dict[str, Any]) ->
 def list_split(data_root: str | Path, split: str) -> tuple[list[tuple[Path, int]], list[str]]:
     """(image path, label index) of every image of ``split``, and the class names: the reader's split."""
     check_layout(data_root, split)
-    index = build_index(data_root)
+    index = build_index(data_root, (split,))
     return list(index.items[split]), list(index.names)
