@@ -1,0 +1,122 @@
+"""COCO reader on the real val2017 sample: counts, boxes and masks checked against the json and pycocotools."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+
+from dataset_creation.readers import coco, guess_dataset
+from dataset_creation.readers.base import LayoutError, Sample, SampleError
+
+
+@pytest.fixture(scope="module")
+def coco_root(realdata: Path) -> Path:
+    return realdata / "coco"
+
+
+@pytest.fixture(scope="module")
+def gt(coco_root: Path) -> dict:
+    return json.loads((coco_root / "annotations" / "instances_val2017.json").read_text())
+
+
+def _samples(root: Path, tasks=("det", "seg", "cls"), **options) -> tuple[list[Sample], list[SampleError]]:
+    items = list(coco.iter_samples(root, "eval", list(tasks), {"neg_per_image": 1, "seed": 0, **options}))
+    return [s for s in items if isinstance(s, Sample)], [e for e in items if isinstance(e, SampleError)]
+
+
+def test_layout_detection(coco_root: Path, realdata: Path) -> None:
+    assert coco.looks_like(coco_root) and guess_dataset(coco_root) == "coco"
+    assert not coco.looks_like(realdata / "voc") and not coco.looks_like(realdata / "ade20k")
+    coco.check_layout(coco_root, "eval")
+    with pytest.raises(LayoutError, match=r"instances_train2017\.json.*use --split eval"):
+        coco.check_layout(coco_root, "train")
+
+
+def test_counts_and_boxes_match_the_json(coco_root: Path, gt: dict) -> None:
+    samples, errors = _samples(coco_root)
+    assert errors == []
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    per_pair = defaultdict(list)  # (file stem, class) -> annotations
+    for a in gt["annotations"]:
+        per_pair[(next(i["file_name"][:-4] for i in gt["images"] if i["id"] == a["image_id"]), names[a["category_id"]])].append(a)
+    with_object = {k for k, anns in per_pair.items() if any(not a["iscrowd"] for a in anns)}
+
+    det = {(s.stem[5:], s.class_name): s for s in samples if s.task == "det"}
+    seg = {(s.stem[5:], s.class_name) for s in samples if s.task == "seg"}
+    assert set(det) == with_object == seg
+    assert len(det) == 9  # 6 images, 36 annotations: 9 (image, category) pairs
+    for key, s in det.items():
+        anns = per_pair[key]
+        want = [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns]
+        np.testing.assert_allclose(s.boxes, want)
+        assert s.crowd == [bool(a["iscrowd"]) for a in anns]
+        assert s.split == "eval" and s.source == f"val2017/{key[0]}.jpg" and s.image.is_file()
+    # the one crowd RLE (image 464689, bottle) is flagged, the other 13 bottles are not
+    assert sum(det[("000000464689", "bottle")].crowd) == 1
+
+    cls = [s for s in samples if s.task == "cls"]
+    positives = {(s.stem[5:], s.class_name) for s in cls if s.positive}
+    assert positives == set(per_pair)
+    negatives = [s for s in cls if not s.positive]
+    assert len(negatives) == len(gt["images"])  # neg_per_image=1, also for image 89 without annotations
+    assert all((s.stem[5:], s.class_name) not in per_pair for s in negatives)
+    assert [s.task for s in samples if s.stem == "coco_000000000089"] == ["cls"]
+
+
+def test_negatives_are_seeded(coco_root: Path) -> None:
+    def negs(seed: int, k: int) -> list[str]:
+        samples, _ = _samples(coco_root, ("cls",), seed=seed, neg_per_image=k)
+        return [s.name for s in samples if not s.positive]
+
+    assert negs(0, 3) == negs(0, 3)
+    assert negs(0, 3) != negs(1, 3)
+    assert len(negs(0, 3)) == 3 * 6
+    samples, _ = _samples(coco_root, ("cls",), neg_per_image=None)
+    assert len(samples) == 80 * 6  # every category asked about every image
+
+
+def test_seg_ground_truth_equals_pycocotools(coco_root: Path) -> None:
+    api = COCO(str(coco_root / "annotations" / "instances_val2017.json"))
+    samples, _ = _samples(coco_root, ("seg",))
+    for s in samples:
+        truth = coco.load_ground_truth(coco_root, s)
+        cat = api.getCatIds(catNms=[s.class_name])[0]
+        img = int(s.stem[5:])
+        anns = api.loadAnns(api.getAnnIds(imgIds=[img], catIds=[cat], iscrowd=None))
+        objects = np.zeros_like(truth["mask"])
+        crowd = np.zeros_like(truth["mask"])
+        for a in anns:
+            (crowd if a["iscrowd"] else objects)[...] |= api.annToMask(a).astype(bool)
+        np.testing.assert_array_equal(truth["mask"], objects & ~crowd)
+        np.testing.assert_array_equal(truth["valid"], ~crowd)
+        assert truth["mask"].any()
+        # the evaluator gets a metadata row (no '_' hints): same answer, read from the json
+        row = {"task": "seg", "stem": s.stem, "class": s.class_name, "split": "eval", "gt": s.gt,
+               "gt_args": {k: v for k, v in s.gt_args.items() if not k.startswith("_")}}
+        again = coco.load_ground_truth(coco_root, row)
+        np.testing.assert_array_equal(again["mask"], truth["mask"])
+    bottle = next(s for s in samples if s.stem == "coco_000000464689")
+    assert not coco.load_ground_truth(coco_root, bottle)["valid"].all()  # the crowd region is ignored
+
+
+def test_missing_image_and_broken_json_are_reported(coco_root: Path, tmp_path: Path) -> None:
+    root = tmp_path / "coco"
+    (root / "annotations").mkdir(parents=True)
+    shutil.copytree(coco_root / "val2017", root / "val2017")
+    (root / "val2017" / "000000194216.jpg").unlink()
+    shutil.copy(coco_root / "annotations" / "instances_val2017.json", root / "annotations")
+    samples, errors = _samples(root)
+    assert [Path(e.path).name for e in errors] == ["000000194216.jpg"]
+    assert "missing on disk" in errors[0].reason
+    assert not any(s.stem == "coco_000000194216" for s in samples) and samples
+
+    text = (coco_root / "annotations" / "instances_val2017.json").read_text()
+    (root / "annotations" / "instances_val2017.json").write_text(text[: len(text) // 2])  # truncated
+    samples, errors = _samples(root)
+    assert samples == [] and len(errors) == 1 and "cannot read the annotation json" in errors[0].reason
