@@ -1,7 +1,9 @@
 """Which class of a COCO-trained detector counts as which dataset class (COCO itself, or PASCAL VOC).
 
 COCO: by name (the checkpoints' ``id2label`` use the COCO category names). VOC: the 20 VOC classes
-are all COCO categories, six of them under another name; the table below maps them explicitly.
+are all COCO categories, six of them under another name (aeroplane -> airplane, tvmonitor -> tv,
+motorbike -> motorcycle, sofa -> couch, diningtable -> dining table, pottedplant -> potted plant);
+the voc reader's explicit ``VOC_TO_COCO`` table maps them and its samples carry the COCO names.
 (The original InstructCV evaluation matched names literally, so ``aeroplane`` and ``tvmonitor``
 never matched ``airplane`` and ``tv`` and were silently dropped.) Detections of the 60 COCO
 categories that are not VOC classes are discarded on VOC.
@@ -10,6 +12,9 @@ categories that are not VOC classes are discarded on VOC.
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from dataset_creation.readers.voc import CLASSES as VOC_SAMPLE_CLASSES
+from dataset_creation.readers.voc import VOC_TO_COCO
 
 # The 80 COCO 2017 detection categories in category-id order.
 COCO_CLASSES = (
@@ -24,17 +29,18 @@ COCO_CLASSES = (
     "scissors", "teddy bear", "hair drier", "toothbrush",
 )  # fmt: skip
 
-VOC_TO_COCO: dict[str, str] = {
-    "aeroplane": "airplane", "bicycle": "bicycle", "bird": "bird", "boat": "boat", "bottle": "bottle",
-    "bus": "bus", "car": "car", "cat": "cat", "chair": "chair", "cow": "cow", "diningtable": "dining table",
-    "dog": "dog", "horse": "horse", "motorbike": "motorcycle", "person": "person", "pottedplant": "potted plant",
-    "sheep": "sheep", "sofa": "couch", "train": "train", "tvmonitor": "tv",
-}  # fmt: skip
-
-
 def norm(name: str) -> str:
     """Class names compared loosely: lower case without spaces, underscores or hyphens."""
     return "".join(ch for ch in name.strip().lower() if ch.isalnum())
+
+
+def dataset_classes(dataset: str) -> list[str]:
+    """The detection classes of ``dataset`` as its reader names them."""
+    if dataset == "coco":
+        return list(COCO_CLASSES)
+    if dataset == "voc":
+        return list(VOC_SAMPLE_CLASSES)
+    raise ValueError(f"no detection class list for {dataset!r}")
 
 
 def label_to_class(dataset: str, dataset_classes: Sequence[str], model_labels: dict[int, str]) -> tuple[dict[int, str], list[str]]:

@@ -1,7 +1,7 @@
 """Which ADE20K classes an ADE-trained segmenter's prediction counts as, for each dataset class.
 
 ADE20K: model label ``i`` is ADE label ``i + 1`` (label 0, "other", is ignored), so classes match
-one to one. PASCAL VOC: the 20 VOC object classes are mapped explicitly onto the ADE20K classes
+one to one (the reader's ``ADE20K_CLASSES`` are the names the public checkpoints use). PASCAL VOC: the 20 VOC object classes are mapped explicitly onto the ADE20K classes
 that mean the same thing; a VOC class is predicted wherever the arg-max ADE class is one of its
 ADE classes. Seven VOC classes have no ADE20K counterpart (ADE has a single ``animal`` class and
 no train): they cannot be predicted and are left out of the VOC mIoU (listed in the result file).
@@ -12,25 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-# The 150 SceneParsing classes in label order (label 1..150); the short names the public checkpoints use.
-ADE20K_CLASSES = (
-    "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane", "grass", "cabinet",
-    "sidewalk", "person", "earth", "door", "table", "mountain", "plant", "curtain", "chair", "car", "water",
-    "painting", "sofa", "shelf", "house", "sea", "mirror", "rug", "field", "armchair", "seat", "fence", "desk",
-    "rock", "wardrobe", "lamp", "bathtub", "railing", "cushion", "base", "box", "column", "signboard",
-    "chest of drawers", "counter", "sand", "sink", "skyscraper", "fireplace", "refrigerator", "grandstand",
-    "path", "stairs", "runway", "case", "pool table", "pillow", "screen door", "stairway", "river", "bridge",
-    "bookcase", "blind", "coffee table", "toilet", "flower", "book", "hill", "bench", "countertop", "stove",
-    "palm", "kitchen island", "computer", "swivel chair", "boat", "bar", "arcade machine", "hovel", "bus",
-    "towel", "light", "truck", "tower", "chandelier", "awning", "streetlight", "booth", "television receiver",
-    "airplane", "dirt track", "apparel", "pole", "land", "bannister", "escalator", "ottoman", "bottle",
-    "buffet", "poster", "stage", "van", "ship", "fountain", "conveyer belt", "canopy", "washer", "plaything",
-    "swimming pool", "stool", "barrel", "basket", "waterfall", "tent", "bag", "minibike", "cradle", "oven",
-    "ball", "food", "step", "tank", "trade name", "microwave", "pot", "animal", "bicycle", "lake",
-    "dishwasher", "screen", "blanket", "sculpture", "hood", "sconce", "vase", "traffic light", "tray",
-    "ashcan", "fan", "pier", "crt screen", "plate", "monitor", "bulletin board", "shower", "radiator",
-    "glass", "clock", "flag",
-)  # fmt: skip
+from dataset_creation.readers.ade20k import ADE20K_CLASSES
+from dataset_creation.readers.voc import CLASSES as VOC_SAMPLE_CLASSES
+from dataset_creation.readers.voc import VOC_TO_COCO
 
 # VOC class -> the ADE20K classes that are that object (the reasons are in the comments).
 VOC_TO_ADE20K: dict[str, tuple[str, ...]] = {
@@ -51,6 +35,15 @@ VOC_TO_ADE20K: dict[str, tuple[str, ...]] = {
 VOC_NOT_IN_ADE20K = ("bird", "cat", "cow", "dog", "horse", "sheep", "train")
 
 
+def dataset_classes(dataset: str) -> list[str]:
+    """The class names the dataset's reader gives its seg samples, in label order."""
+    if dataset == "ade20k":
+        return list(ADE20K_CLASSES)
+    if dataset == "voc":
+        return list(VOC_SAMPLE_CLASSES)  # VOC classes under their COCO names (airplane, tv, ...)
+    raise ValueError(f"no segmentation class list for {dataset!r}")
+
+
 def norm(name: str) -> str:
     """Class names compared loosely: lower case, first comma part, no spaces/underscores/hyphens."""
     return "".join(ch for ch in name.split(",")[0].strip().lower() if ch.isalnum())
@@ -67,7 +60,9 @@ def label_groups(dataset: str, dataset_classes: Sequence[str], model_labels: Seq
     groups: dict[str, list[int]] = {}
     missing: list[str] = []
     if dataset == "voc":
+        # keyed by the VOC name and by the COCO name the voc reader gives its samples
         table = {norm(k): v for k, v in VOC_TO_ADE20K.items()}
+        table.update({norm(VOC_TO_COCO[k]): v for k, v in VOC_TO_ADE20K.items()})
         for cls in dataset_classes:
             ade_names = table.get(norm(cls), ())
             ids = sorted({i for a in ade_names for i in by_name.get(norm(a), [])})

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from baselines.common import HubModel, ModelSource, autocast, load_pretrained
-from baselines.segmentation.class_maps import ADE20K_CLASSES
+from dataset_creation.readers.ade20k import ADE20K_CLASSES
 
 ALIASES: dict[str, HubModel] = {
     "segformer": HubModel("nvidia/segformer-b5-finetuned-ade-640-640", "SegFormer-B5 (ADE20K, 640)"),
