@@ -198,3 +198,14 @@ def test_offline_hub_id_is_one_line_on_stderr(tmp_path):
     assert len(errors) == 1 and "alaa-lab/InstructCV" in errors[0] and "download_pretrained_weights.sh" in errors[0]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "x.png").exists()
+
+
+@pytest.mark.parametrize("script", ["download_pretrained_weights.sh", "download_pretain_weights.sh"])
+def test_weights_script_offline_says_what_to_do(script, tmp_path):
+    dest = tmp_path / "weights"
+    result = subprocess.run(["bash", str(REPO / "scripts" / script), str(dest)], capture_output=True, text=True,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
+    assert result.returncode != 0
+    assert result.stderr.strip().startswith("error:") and len(result.stderr.strip().splitlines()) == 1
+    assert "alaa-lab/InstructCV" in result.stderr and "--ckpt" in result.stderr
+    assert not dest.exists()
