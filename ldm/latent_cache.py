@@ -1,0 +1,287 @@
+"""VAE latents and CLIP text embeddings of a pairs folder, computed once so a training step runs only the UNet.
+
+On disk, beside the pairs: ``<pairs>/.latent_cache/<fingerprint>/shard-<id>/`` with
+
+- ``input_mode.npy``   (N, 4, h, w) float16: the input image's VAE posterior mode, *unscaled* (what the
+  UNet's extra channels receive, as in InstructPix2Pix);
+- ``target_mean.npy``, ``target_std.npy`` (N, 4, h, w) float16: the target's posterior mean and standard
+  deviation, unscaled. A fresh target latent ``(mean + std * noise) * scaling_factor`` is drawn every
+  step, exactly as training from images does (``latent_dist.sample()``);
+- ``text_embeddings.npy`` (P, 77, D) float16, one per distinct instruction, and ``prompt_index.npy`` (N,);
+- ``index.json``: pair keys and the size/mtime stamps of their files (written last).
+
+The fingerprint hashes the VAE and text-encoder weights, the resolution and this format's version, so a
+different VAE or resolution gets a new folder. A pair whose files changed since it was encoded (other
+stamps) is encoded again into a new shard; shards are written under a temporary name and renamed.
+Horizontal flips are applied to the cached latents (the VAE is convolutional, so the latent of a
+flipped image is, to a close approximation, the flipped latent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from numpy.lib.format import open_memmap
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from instructcv.cli import UsageError
+from instructcv.images import ImageReadError
+from instructcv.io import write_json
+from ldm.data import PairRecord, load_pair_images, read_prompt, to_model_range, tokenize
+
+log = logging.getLogger(__name__)
+
+CACHE_DIRNAME = ".latent_cache"
+CACHE_FORMAT = 1
+_ARRAYS = ("input_mode", "target_mean", "target_std")
+
+
+def fingerprint(components, resolution: int) -> str:
+    """16 hex digits identifying (VAE weights, text-encoder weights, tokenizer length, resolution, format)."""
+    h = hashlib.sha256(f"instructcv-latent-cache/{CACHE_FORMAT}/{resolution}/"
+                       f"{components.tokenizer.model_max_length}".encode())
+    for module in (components.vae, components.text_encoder):
+        for name, tensor in sorted(module.state_dict().items()):
+            h.update(name.encode())
+            h.update(str(tensor.dtype).encode())
+            h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def file_stamp(record: PairRecord) -> list[int]:
+    """Sizes and modification times of a pair's three files; a change means: encode it again."""
+    stamp = []
+    for path in (record.input_path, record.target_path, record.prompt_path):
+        st = path.stat()
+        stamp += [st.st_size, st.st_mtime_ns]
+    return stamp
+
+
+def cache_root(pairs_root: Path, fp: str) -> Path:
+    return Path(pairs_root) / CACHE_DIRNAME / fp
+
+
+def _read_index(root: Path) -> dict[str, list[tuple[Path, int, list[int]]]]:
+    """key -> [(shard dir, row, stamp), ...] over every complete shard under ``root``."""
+    entries: dict[str, list[tuple[Path, int, list[int]]]] = defaultdict(list)
+    if not root.is_dir():
+        return entries
+    for shard in sorted(root.glob("shard-*")):
+        index_file = shard / "index.json"
+        if not index_file.is_file():
+            continue
+        index = json.loads(index_file.read_text())
+        if index.get("format") != CACHE_FORMAT:
+            continue
+        for key, row, stamp in zip(index["keys"], index["rows"], index["stamps"], strict=True):
+            entries[key].append((shard, row, stamp))
+    return entries
+
+
+def _lookup(entries, record: PairRecord, stamp: list[int]) -> tuple[Path, int] | None:
+    for shard, row, cached_stamp in reversed(entries.get(record.key, ())):
+        if cached_stamp == stamp:
+            return shard, row
+    return None
+
+
+class _EncodeInputs(Dataset):
+    def __init__(self, records: Sequence[PairRecord], resolution: int):
+        self.records, self.resolution = list(records), resolution
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int):
+        record = self.records[i]
+        try:
+            image, target = load_pair_images(record, self.resolution)
+            return i, to_model_range(image), to_model_range(target), read_prompt(record)
+        except ImageReadError as e:
+            return i, None, None, str(e)
+
+
+def _collate(items):
+    good = [it for it in items if it[1] is not None]
+    bad = [(it[0], it[3]) for it in items if it[1] is None]
+    if not good:
+        return None, None, None, [], bad
+    return (torch.tensor([it[0] for it in good]), torch.stack([it[1] for it in good]),
+            torch.stack([it[2] for it in good]), [it[3] for it in good], bad)
+
+
+@torch.no_grad()
+def _encode_shard(records: list[PairRecord], stamps: list[list[int]], components, resolution: int, out: Path,
+                  batch_size: int, device: torch.device, num_workers: int, progress: bool) -> int:
+    """Encode ``records`` into the shard folder ``out``; returns how many pairs were unreadable."""
+    vae, text_encoder = components.vae, components.text_encoder
+    latent = resolution // components.vae_scale_factor
+    channels = vae.config.latent_channels
+    arrays = {name: open_memmap(out / f"{name}.npy", mode="w+", dtype=np.float16,
+                                shape=(len(records), channels, latent, latent)) for name in _ARRAYS}
+    prompts: list[str | None] = [None] * len(records)
+    loader = DataLoader(_EncodeInputs(records, resolution), batch_size=batch_size, num_workers=num_workers,
+                        collate_fn=_collate)
+    bad_rows: list[int] = []
+    for rows, images, targets, batch_prompts, bad in tqdm(loader, desc=f"latent cache {out.parent.parent.parent.name}",
+                                                           unit="batch", disable=not progress):
+        for row, message in bad:
+            log.warning("%s; pair left out of the latent cache", message)
+            bad_rows.append(row)
+        if rows is None:
+            continue
+        both = torch.cat([images, targets]).to(device=device, dtype=vae.dtype)
+        posterior = vae.encode(both).latent_dist
+        n = len(rows)
+        rows_np = rows.numpy()
+        arrays["input_mode"][rows_np] = posterior.mode()[:n].float().cpu().numpy()
+        arrays["target_mean"][rows_np] = posterior.mean[n:].float().cpu().numpy()
+        arrays["target_std"][rows_np] = posterior.std[n:].float().cpu().numpy()
+        for row, prompt in zip(rows.tolist(), batch_prompts, strict=True):
+            prompts[row] = prompt
+
+    distinct = sorted({p for p in prompts if p is not None})
+    prompt_ids = {p: i for i, p in enumerate(distinct)}
+    dim = text_encoder.config.hidden_size
+    text = open_memmap(out / "text_embeddings.npy", mode="w+", dtype=np.float16,
+                       shape=(len(distinct), components.tokenizer.model_max_length, dim))
+    for start in range(0, len(distinct), 64):
+        ids = tokenize(components.tokenizer, distinct[start:start + 64]).to(device)
+        text[start:start + len(ids)] = text_encoder(ids)[0].float().cpu().numpy()
+    np.save(out / "prompt_index.npy", np.array([prompt_ids.get(p, -1) for p in prompts], dtype=np.int32))
+    for array in (*arrays.values(), text):
+        array.flush()
+
+    keep = [i for i in range(len(records)) if prompts[i] is not None]
+    write_json(out / "index.json", {
+        "format": CACHE_FORMAT, "resolution": resolution, "scaling": "unscaled",
+        "keys": [records[i].key for i in keep], "rows": keep, "stamps": [stamps[i] for i in keep],
+    })
+    return len(bad_rows)
+
+
+def build_latent_cache(records: Sequence[PairRecord], components, resolution: int, *, batch_size: int = 16,
+                       device: torch.device | str = "cpu", num_workers: int = 2, progress: bool = True) -> int:
+    """Encode every pair of ``records`` not yet cached (or changed since); returns how many were encoded."""
+    fp = fingerprint(components, resolution)
+    by_root: dict[Path, list[PairRecord]] = defaultdict(list)
+    for record in records:
+        by_root[record.root].append(record)
+    device = torch.device(device)
+    moved = []
+    encoded = 0
+    try:
+        for root, group in by_root.items():
+            target_dir = cache_root(root, fp)
+            entries = _read_index(target_dir)
+            stamps = [file_stamp(r) for r in group]
+            todo = [(r, s) for r, s in zip(group, stamps, strict=True) if _lookup(entries, r, s) is None]
+            if not todo:
+                log.info("latent cache %s: all %d pairs cached", target_dir, len(group))
+                continue
+            for module in (components.vae, components.text_encoder):
+                if module.device != device:
+                    moved.append((module, module.device))
+                    module.to(device)
+            shard_id = hashlib.sha256(json.dumps([[r.key, s] for r, s in todo]).encode()).hexdigest()[:16]
+            final = target_dir / f"shard-{len(list(target_dir.glob('shard-*'))):05d}-{shard_id}"
+            target_dir.mkdir(parents=True, exist_ok=True)
+            tmp = target_dir / f".tmp-{shard_id}-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            try:
+                bad = _encode_shard([r for r, _ in todo], [s for _, s in todo], components, resolution, tmp,
+                                    batch_size, device, num_workers, progress)
+                if any(target_dir.glob(f"shard-*-{shard_id}")):  # another process wrote the same shard
+                    shutil.rmtree(tmp)
+                else:
+                    os.rename(tmp, final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            encoded += len(todo) - bad
+            log.info("latent cache %s: encoded %d pairs (%d unreadable)", target_dir, len(todo) - bad, bad)
+    finally:
+        for module, original in moved:
+            module.to(original)
+    return encoded
+
+
+class LatentCache:
+    """Where each pair's cached arrays are; opens the shard arrays memory-mapped, lazily, per process."""
+
+    def __init__(self, locations: list[tuple[Path, int]], keys: list[str]):
+        self.locations = locations
+        self.keys = keys
+        self._open: dict[Path, dict[str, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self.locations)
+
+    def __getstate__(self):  # data-loader workers reopen the memory maps themselves
+        return {"locations": self.locations, "keys": self.keys, "_open": {}}
+
+    def arrays(self, shard: Path) -> dict[str, np.ndarray]:
+        if shard not in self._open:
+            self._open[shard] = {name: np.load(shard / f"{name}.npy", mmap_mode="r")
+                                 for name in (*_ARRAYS, "text_embeddings", "prompt_index")}
+        return self._open[shard]
+
+    def item(self, i: int) -> dict[str, torch.Tensor]:
+        shard, row = self.locations[i]
+        a = self.arrays(shard)
+        item = {name: torch.from_numpy(np.array(a[name][row])) for name in _ARRAYS}
+        item["text_embedding"] = torch.from_numpy(np.array(a["text_embeddings"][a["prompt_index"][row]]))
+        return item
+
+
+def open_latent_cache(records: Sequence[PairRecord], components, resolution: int) -> LatentCache:
+    """The cache entries of ``records`` (built by ``build_latent_cache``); uncached pairs are left out."""
+    fp = fingerprint(components, resolution)
+    by_root: dict[Path, dict] = {}
+    locations, keys, missing = [], [], 0
+    for record in records:
+        if record.root not in by_root:
+            by_root[record.root] = _read_index(cache_root(record.root, fp))
+        found = _lookup(by_root[record.root], record, file_stamp(record))
+        if found is None:
+            missing += 1
+        else:
+            locations.append(found)
+            keys.append(record.key)
+    if not locations:
+        roots = ", ".join(str(cache_root(r, fp)) for r in by_root)
+        raise UsageError(f"latent cache {roots} is empty for these pairs; build it with main.py --build-cache")
+    if missing:
+        log.warning("%d pairs are not in the latent cache (unreadable or added since) and are left out", missing)
+    return LatentCache(locations, keys)
+
+
+class CachedPairsDataset(Dataset):
+    """Training items from the latent cache: latents, text embedding, randomly flipped together."""
+
+    def __init__(self, cache: LatentCache, flip: bool = True):
+        self.cache, self.flip = cache, flip
+
+    def __len__(self) -> int:
+        return len(self.cache)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.cache.item(index)
+        if self.flip and torch.rand(()) < 0.5:
+            for name in _ARRAYS:
+                item[name] = item[name].flip(-1)
+        item["key"] = self.cache.keys[index]
+        return item
+
