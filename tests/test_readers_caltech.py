@@ -128,3 +128,28 @@ def test_layout_errors(tmp_path, realdata):
         list(caltech.iter_samples(tmp_path, "train", ["cls"], {}))
     assert not caltech.looks_like(realdata / "pets" / "oxford-iiit-pet")
     assert np.all([not caltech.looks_like(realdata / d) for d in ("coco", "voc", "ade20k")])
+
+
+# --- the synthetic Caltech-101 folders (dataset_creation/synthetic.py) ---
+
+
+def test_synthetic_caltech_counts(tmp_path):
+    from dataset_creation import synthetic
+
+    root = tmp_path / "caltech"
+    synthetic.write_caltech(root, num_train=20, num_eval=10, size=64, seed=0)
+    cats = root / "101_ObjectCategories"
+    per_class = {
+        d.name: len(list(d.glob("*.jpg")))
+        for d in cats.iterdir()
+        if d.is_dir() and d.name != "BACKGROUND_Google"
+    }
+    assert (cats / "BACKGROUND_Google").is_dir()
+    train, names = caltech.list_split(root, "train")
+    test, _ = caltech.list_split(root, "eval")
+    assert len(names) == len(per_class)
+    assert len(train) == sum(min(30, n - 1) for n in per_class.values())
+    assert len(train) + len(test) == sum(per_class.values())
+    samples = list(caltech.iter_samples(root, "eval", ["cls"], {"neg_per_image": 1}))
+    assert len(samples) == 2 * len(test)
+    assert all(load_rgb(s.image).mode == "RGB" for s in samples if s.positive)

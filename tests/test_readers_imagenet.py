@@ -211,3 +211,29 @@ def test_layout_errors(tmp_path, folders_root, realdata):
         list(imagenet.iter_samples(folders_root, "train", ["cls"], {}))
     assert not imagenet.looks_like(realdata / "pets" / "oxford-iiit-pet")
     assert not imagenet.looks_like(realdata / "coco")
+
+
+# --- the synthetic ImageNet folders (dataset_creation/synthetic.py) ---
+
+
+def test_synthetic_imagenet_counts_labels_and_odd_jpegs(tmp_path):
+    from dataset_creation import synthetic
+
+    root = tmp_path / "imagenet"
+    synthetic.write_imagenet(root, num_train=12, num_eval=6, size=64, seed=0)
+    mapping = {
+        ln.split()[0]: ln.split(" ", 1)[1].split(",")[0]
+        for ln in (root / "LOC_synset_mapping.txt").read_text().splitlines()
+    }
+    modes = set()
+    for split, folder in (("train", "train"), ("eval", "val")):
+        files = sorted((root / folder).glob("n*/*.JPEG"))
+        samples, errors = _split(list(imagenet.iter_samples(root, split, ["cls"], {"neg_per_image": 2})))
+        positives = [s for s in samples if s.positive]
+        assert not errors and len(positives) == len(files) and len(samples) == 3 * len(files)
+        assert sorted(s.image for s in positives) == [f.resolve() for f in files]
+        for s in positives:
+            assert s.class_name == mapping[s.image.parent.name]
+            modes.add(Image.open(s.image).mode)
+            assert load_rgb(s.image).mode == "RGB"
+    assert {"CMYK", "L"} <= modes

@@ -136,3 +136,29 @@ def test_layout_detection(nyu_root, realdata, tmp_path):
     with pytest.raises(LayoutError) as err:
         nyuv2.check_layout(tmp_path, "eval")
     assert "nyu_test.txt" in str(err.value) and "sync_depth" in str(err.value)
+
+
+# --- the synthetic toolbox root (dataset_creation/synthetic.py): every listed pair is on disk ---
+
+
+def test_synthetic_nyuv2_counts_and_metres(tmp_path):
+    from dataset_creation import synthetic
+
+    root = tmp_path / "nyu"
+    synthetic.write_nyuv2(root, num_train=6, num_eval=4, size=(80, 60), seed=0)
+    sources = {}
+    for split, list_name in (("train", "nyu_train.txt"), ("eval", "nyu_test.txt")):
+        lines = [ln.split() for ln in (root / list_name).read_text().splitlines() if ln.strip()]
+        samples, errors = _split(list(nyuv2.iter_samples(root, split, ["depes"], {})))
+        assert not errors and len(samples) == len(lines) > 0
+        assert [s.source for s in samples] == [ln[0].lstrip("/") for ln in lines]
+        sources[split] = {s.source for s in samples}
+        for s in samples:
+            raw = np.asarray(Image.open(root / s.gt))
+            depth = nyuv2.load_ground_truth(root, s)
+            assert raw.dtype == np.uint16 and (raw == 0).any()  # holes stay 0
+            np.testing.assert_allclose(depth * 1000.0, raw, atol=1e-3)
+            valid = depth[depth > 0]
+            assert 0.4 < valid.min() and valid.max() <= 10.0
+            assert np.median(np.clip(np.round(valid * 25.5), 0, 255)) > 30  # not nearly black
+    assert not sources["train"] & sources["eval"]

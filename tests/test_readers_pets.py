@@ -228,3 +228,50 @@ def test_list_split_matches_the_list_files(pets_root):
         assert [lab for _, lab in species_items] == [
             0 if p.stem[0].isupper() else 1 for p, _ in species_items
         ]
+
+
+# --- the synthetic Pets release (dataset_creation/synthetic.py): every listed image is on disk ---
+
+
+@pytest.fixture(scope="module")
+def syn_pets(tmp_path_factory) -> Path:
+    from dataset_creation import synthetic
+
+    root = tmp_path_factory.mktemp("syn") / "pets"
+    synthetic.write_pets(root, num_train=10, num_eval=6, size=96, seed=0)
+    return root
+
+
+def test_synthetic_pets_counts_and_ground_truth(syn_pets):
+    import xml.etree.ElementTree as ET
+
+    seen = {}
+    formats = set()
+    for split, list_name in (("train", "trainval.txt"), ("eval", "test.txt")):
+        listed = _listed(syn_pets, list_name)
+        samples, errors = _split(list(pets.iter_samples(syn_pets, split, TASKS, {"neg_per_image": 1})))
+        assert not errors and listed
+        xmls = [n for n in listed if (syn_pets / "annotations" / "xmls" / f"{n}.xml").is_file()]
+        by_task = {t: [s for s in samples if s.task == t] for t in TASKS}
+        assert len(by_task["cls"]) == len(listed) * (4 if split == "train" else 2)
+        assert len(by_task["seg"]) == len(listed) and len(by_task["det"]) == len(xmls)
+        assert (len(xmls) > 0) == (split == "train")
+        seen[split] = {s.source for s in samples}
+        for s in by_task["seg"]:
+            raw = np.asarray(Image.open(syn_pets / s.gt))
+            truth = pets.load_ground_truth(syn_pets, s)
+            assert np.array_equal(truth["mask"], raw == 1) and np.array_equal(truth["valid"], raw != 3)
+            raw_image = Image.open(s.image)
+            formats.add((raw_image.format, raw_image.mode))
+            assert load_rgb(s.image).size[::-1] == raw.shape
+        for s in by_task["det"]:
+            tree = ET.parse(syn_pets / s.gt)
+            boxes = [[float(o.find("bndbox").findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")]
+                     for o in tree.getroot().iter("object")]  # fmt: skip
+            assert s.boxes == boxes and s.class_name == f"{tree.getroot().findtext('object/name')} head"
+    assert not seen["train"] & seen["eval"]
+    assert {("PNG", "RGBA"), ("GIF", "P")} <= formats  # the release's quirky files, read as RGB
+    unlisted = {p.stem for p in (syn_pets / "images").glob("*.jpg")} - set(
+        _listed(syn_pets, "trainval.txt") + _listed(syn_pets, "test.txt")
+    )
+    assert unlisted and not {f"images/{n}.jpg" for n in unlisted} & (seen["train"] | seen["eval"])

@@ -118,3 +118,33 @@ def test_layout_detection(sun_root, realdata, tmp_path):
     empty.mkdir()
     with pytest.raises(LayoutError, match="SUNRGBD_val_splits.txt"):
         sunrgbd.check_layout(empty, "eval")
+
+
+# --- the synthetic toolbox root (dataset_creation/synthetic.py): sensors' sizes, CRLF list, far rooms ---
+
+
+def test_synthetic_sunrgbd_counts_and_wrapped_depths(tmp_path):
+    from dataset_creation import synthetic, synthetic_depth
+
+    root = tmp_path / "sun"
+    synthetic.write_sunrgbd(root, num_eval=5, seed=0)
+    lines = [ln.split() for ln in (root / "SUNRGBD_val_splits.txt").read_text().splitlines() if ln.strip()]
+    nyu = [ln for ln in lines if "/kv1/NYUdata/" in ln[0]]
+    samples, errors = _split(list(sunrgbd.iter_samples(root, "eval", ["depes"], {})))
+    assert nyu and not errors and len(samples) == len(lines) - len(nyu) == 5
+    assert len({s.stem for s in samples}) == 5
+    wrapped = 0
+    for s in samples:
+        raw = np.asarray(Image.open(root / s.gt))
+        depth = sunrgbd.load_ground_truth(root, s)
+        assert depth.shape[::-1] == Image.open(s.image).size
+        mm = ((raw.astype(np.uint32) >> 3) | ((raw.astype(np.uint32) << 13) & 0xFFFF)).astype(np.float64)
+        np.testing.assert_allclose(depth, mm / 1000.0, rtol=1e-6)
+        assert depth.max() <= 10.0
+        wrapped += int((depth > 8.192).sum())
+    assert wrapped > 0  # far walls: dividing by 8000 would be wrong there
+    # the reader and the synthetic writer, written independently, invert each other over all 16 bits
+    mm = np.arange(0, 65536, dtype=np.uint16).reshape(256, 256)
+    np.testing.assert_allclose(
+        sunrgbd.decode_depth(synthetic_depth.sunrgbd_encode(mm)), mm / 1000.0, rtol=1e-6
+    )
