@@ -51,3 +51,13 @@ def test_load_rgb_errors_name_the_file(tmp_path):
         with pytest.raises(ImageReadError) as e:
             load_rgb(tmp_path / name)
         assert name in str(e.value) and reason in str(e.value)
+
+
+def test_atomic_writes_get_umask_permissions(tmp_path):
+    import os
+    import stat
+
+    write_json(tmp_path / "p.json", [])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "p.json").stat().st_mode) == 0o666 & ~umask
