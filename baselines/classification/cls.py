@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     skipped = Skipped()
 
     def val_score(probs, index) -> float:
-        return top1_metrics(probs, [split.val[i] for i in index], split.classes, dataset_key)["accuracy"]
+        m = top1_metrics(probs, [split.val[i] for i in index], split.classes, dataset_key)
+        return m.get("accuracy", m.get("verification_accuracy")) or 0.0
 
     recipe_info = {"epochs": args.steps, "optimizer": "SGD", "lr": lr, "momentum": args.momentum,
                    "weight_decay": args.weight_decay, "batch_size": batch_size, "schedule": "cosine",
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "best_epoch": report.best_epoch if report else None,
         "val_accuracy": report.best_val if report else None,
         "checkpoint": str(Path(ckpt_dir) / "best") if report else None,
-        "images": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
+        "images": {"train": len(split.train), "val": len(split.val), "test": len(split.test), "test_scored": len(index)},
         "device": str(device),
         "seconds": round(timer.seconds, 1),
         "skipped": len(skipped),
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_result(out, "cls", dataset_key, metrics, model=f"{source.display} fine-tuned", meta=meta)
     print(
-        f"cls {name} on {args.dataset}: top-1 {metrics['accuracy']:.2f}% over {metrics['n']} test images"
+        f"cls {name} on {args.dataset}: top-1 {metrics['accuracy']:.2f}% over {len(index)} test images"
         + (f", best epoch {report.best_epoch}/{args.steps}" if report else "")
         + (f", {len(skipped)} skipped" if skipped else "")
         + f" -> {out} ({timer.seconds:.0f} s)"

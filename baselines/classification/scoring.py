@@ -16,13 +16,14 @@ import numpy as np
 
 def top1_metrics(probs: np.ndarray, items: Sequence[tuple[Path, int]], classes: Sequence[str],
                  dataset: str) -> dict[str, Any]:
-    """Metrics dict (``accuracy``, ``n``, ...) of ``probs`` (N, C) against the labels of ``items``."""
+    """Metrics dict of ``probs`` (N, C) against the labels of ``items``: ``accuracy`` (top-1, percent)
+    and ``n``, the number of (image, class) queries, N x C, as the metric counts them."""
     from tasks import get_task
 
     metric = get_task("cls").new_metric(dataset)
     predicted = probs.argmax(axis=1) if len(probs) else np.zeros(0, np.int64)
     for row, (path, label) in enumerate(items):
-        image_id = Path(path).stem
+        image_id = str(path)  # file names repeat across Caltech-101 class folders
         for c, name in enumerate(classes):
             metric.add(image_id, name, present=c == label, predicted=c == predicted[row], score=float(probs[row, c]))
     return metric.compute()

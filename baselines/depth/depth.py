@@ -32,8 +32,8 @@ examples:
 metric), depth-anything-relative (Depth-Anything-V2-Small, relative), dpt (Intel/dpt-large,
 relative), dpt-hybrid (Intel/dpt-hybrid-midas, relative), another Hugging Face id or a local folder.
 Metric models are scored as they are. Relative models predict disparity up to scale: it is inverted
-and each image is scaled so that its median depth equals the ground truth's median (on valid
-pixels); the result file says "median-scaled", and such numbers use the ground truth's scale.
+and each image is scaled so that its median depth equals the ground truth's median (over the
+pixels the metric scores); the result file says "median-scaled", and such numbers use the ground truth's scale.
 Scoring is the shared depth metric of the dataset (NYUv2: Eigen crop; 0 = no ground truth).
 """
 
@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             skipped.add(item.image, f"depth map is {gt.shape[1]}x{gt.shape[0]}, image is {image.width}x{image.height}")
             continue
         pred = estimator.predict(image)
-        if estimator.output == "disparity":
-            pred, scale = align_to_ground_truth(pred, gt, gt > 0)
+        if estimator.output == "disparity":  # the median over exactly the pixels the metric scores
+            pred, scale = align_to_ground_truth(pred, gt, _scored_pixels(metric, gt))
             scales.append(scale)
         metric.add(pred, gt)
         scored += 1
@@ -149,6 +149,18 @@ def main(argv: list[str] | None = None) -> int:
           + (" (median-scaled)" if relative else "") + f" over {scored} images"
           + (f", {len(skipped)} skipped" if skipped else "") + f" -> {out} ({timer.seconds:.0f} s)")
     return skipped.exit_status
+
+
+def _scored_pixels(metric, gt):
+    """The pixels ``metric`` scores: valid depth range, and the Eigen crop when it applies."""
+    import numpy as np
+
+    valid = (gt > getattr(metric, "min_depth", 0.0)) & (gt < getattr(metric, "max_depth", np.inf))
+    if getattr(metric, "eigen_crop", False):
+        from tasks.depth import eigen_crop_mask
+
+        valid &= eigen_crop_mask(*gt.shape)
+    return valid
 
 
 if __name__ == "__main__":
