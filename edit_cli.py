@@ -107,7 +107,7 @@ def output_stems(paths: list[Path], input_root: Path, output: Path) -> list[Path
         seen[s] = seen.get(s, 0) + 1
     return [
         output / p.relative_to(base).with_name(p.name.replace(".", "_")) if seen[s] > 1 else s
-        for p, s in zip(paths, stems)
+        for p, s in zip(paths, stems, strict=True)
     ]
 
 
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             parsed = None
 
     todo, decode_only, done = [], [], 0
-    for path, stem in zip(paths, stems):
+    for path, stem in zip(paths, stems, strict=True):
         if args.overwrite or not answer_path(stem).is_file():
             todo.append((path, stem))
         elif parsed is not None and not all(p.is_file() for p in _decoded(parsed, stem)):

@@ -293,7 +293,7 @@ class InstructCV:
                     cfg_image=cfg_image,
                     seed=seed,
                 )
-                for i, answer in zip(batch, answers):
+                for i, answer in zip(batch, answers, strict=True):
                     if answer.size != original_sizes[i]:
                         answer = answer.resize(original_sizes[i], Image.Resampling.LANCZOS)
                     bar.update(1)

@@ -209,3 +209,4 @@ def test_weights_script_offline_says_what_to_do(script, tmp_path):
     assert result.stderr.strip().startswith("error:") and len(result.stderr.strip().splitlines()) == 1
     assert "alaa-lab/InstructCV" in result.stderr and "--ckpt" in result.stderr
     assert not dest.exists()
+
