@@ -120,8 +120,9 @@ def find_inputs(input_path: Path, output: Path) -> list[Path]:
     if not input_path.exists():
         raise UsageError(f"{input_path}: no such file or folder")
     paths = list_images(input_path)
-    out = output.resolve()
-    paths = [p for p in paths if out not in p.resolve().parents]  # never read our own answers back
+    if input_path.is_dir():  # an output folder inside the input folder: never read our own answers back
+        out = output.resolve()
+        paths = [p for p in paths if out not in p.resolve().parents]
     if not paths:
         raise UsageError(f"{input_path}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)})")
     return paths
@@ -176,8 +177,14 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError("--edit is empty; write the instruction, e.g. --edit \"Segment the cat.\"")
 
     input_path, output = Path(args.input), Path(args.output)
+    if input_path.is_dir() and output.resolve() == input_path.resolve():
+        raise UsageError(f"--output {output} is the input folder; choose another folder for the answers")
     paths = find_inputs(input_path, output)
     stems = output_stems(paths, input_path, output)
+    inputs = {p.resolve() for p in paths}
+    for stem in stems:
+        if answer_path(stem).resolve() in inputs:
+            raise UsageError(f"{answer_path(stem)}: the answer would overwrite this input; choose another --output")
 
     parsed = None
     if args.decode:

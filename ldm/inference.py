@@ -21,7 +21,6 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import torch
 from PIL import Image
@@ -360,10 +359,5 @@ class InstructCV:
         return f"InstructCV(unet={n / 1e6:.1f}M params, device={self.device}, dtype={self.dtype}, scheduler={self._scheduler!r})"
 
 
-def describe(model: InstructCV) -> dict[str, Any]:
-    """A JSON-friendly description of how a model samples (for logs and output metadata)."""
-    return {"device": str(model.device), "dtype": str(model.dtype).removeprefix("torch."), "scheduler": model.scheduler}
-
-
-__all__ = ["InstructCV", "fit_image", "processed_size", "resolve_device", "resolve_dtype", "describe"]
+__all__ = ["InstructCV", "fit_image", "processed_size", "resolve_device", "resolve_dtype"]
 

@@ -210,3 +210,22 @@ def test_weights_script_offline_says_what_to_do(script, tmp_path):
     assert "alaa-lab/InstructCV" in result.stderr and "--ckpt" in result.stderr
     assert not dest.exists()
 
+
+
+def test_answers_never_overwrite_inputs(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.fromarray(picture(64, 64)).save(folder / "a.png")
+    with pytest.raises(UsageError, match="input folder"):
+        cli.main(["--input", str(folder), "--output", str(folder), "--edit", "Segment the cat."])
+    with pytest.raises(UsageError, match="overwrite this input"):
+        cli.main(["--input", str(folder / "a.png"), "--output", str(folder), "--edit", "Segment the cat."])
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png"]
+
+
+def test_an_output_folder_inside_the_input_folder_is_not_read_back(tmp_path):
+    folder = tmp_path / "imgs"
+    (folder / "out").mkdir(parents=True)
+    Image.fromarray(picture(64, 64)).save(folder / "a.png")
+    Image.fromarray(picture(64, 64)).save(folder / "out" / "a.png")
+    assert cli.find_inputs(folder, folder / "out") == [folder / "a.png"]
