@@ -15,46 +15,33 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from diffusers import (
-    DDIMScheduler,
-    DDPMScheduler,
-    DEISMultistepScheduler,
-    DPMSolverMultistepScheduler,
-    DPMSolverSinglestepScheduler,
-    EulerAncestralDiscreteScheduler,
-    EulerDiscreteScheduler,
-    HeunDiscreteScheduler,
-    KDPM2AncestralDiscreteScheduler,
-    KDPM2DiscreteScheduler,
-    LMSDiscreteScheduler,
-    PNDMScheduler,
-    UniPCMultistepScheduler,
-)
-from diffusers.schedulers.scheduling_utils import SchedulerMixin
-from diffusers.utils.torch_utils import randn_tensor
 
-# --scheduler names -> diffusers classes. Euler ancestral is what InstructPix2Pix/InstructCV sample with.
-SCHEDULERS: dict[str, type[SchedulerMixin]] = {
-    "euler_ancestral": EulerAncestralDiscreteScheduler,
-    "euler": EulerDiscreteScheduler,
-    "ddim": DDIMScheduler,
-    "ddpm": DDPMScheduler,
-    "dpmpp": DPMSolverMultistepScheduler,
-    "dpmpp_singlestep": DPMSolverSinglestepScheduler,
-    "unipc": UniPCMultistepScheduler,
-    "deis": DEISMultistepScheduler,
-    "heun": HeunDiscreteScheduler,
-    "dpm2": KDPM2DiscreteScheduler,
-    "dpm2_ancestral": KDPM2AncestralDiscreteScheduler,
-    "lms": LMSDiscreteScheduler,
-    "pndm": PNDMScheduler,
+if TYPE_CHECKING:
+    from diffusers.schedulers.scheduling_utils import SchedulerMixin
+
+# --scheduler names -> diffusers scheduler classes (imported when used, so that `--help` stays quick).
+# Euler ancestral is what InstructPix2Pix and InstructCV sample with.
+SCHEDULERS: dict[str, str] = {
+    "euler_ancestral": "EulerAncestralDiscreteScheduler",
+    "euler": "EulerDiscreteScheduler",
+    "ddim": "DDIMScheduler",
+    "ddpm": "DDPMScheduler",
+    "dpmpp": "DPMSolverMultistepScheduler",
+    "dpmpp_singlestep": "DPMSolverSinglestepScheduler",
+    "unipc": "UniPCMultistepScheduler",
+    "deis": "DEISMultistepScheduler",
+    "heun": "HeunDiscreteScheduler",
+    "dpm2": "KDPM2DiscreteScheduler",
+    "dpm2_ancestral": "KDPM2AncestralDiscreteScheduler",
+    "lms": "LMSDiscreteScheduler",
+    "pndm": "PNDMScheduler",
 }
 DEFAULT_SCHEDULER = "euler_ancestral"
 
-# Config keys that belong to one scheduler family and only produce "unexpected key" noise in others.
+# Bookkeeping keys of a saved scheduler config, not parameters of any scheduler.
 _NOT_FORWARDED = {"_class_name", "_diffusers_version"}
 
 
@@ -63,12 +50,13 @@ def make_scheduler(name: str, config: dict[str, Any]) -> SchedulerMixin:
 
     Schedulers keep per-run state (step index, multistep history), so build one per sampling run.
     """
-    try:
-        cls = SCHEDULERS[name]
-    except KeyError:
-        raise ValueError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}") from None
-    if cls is LMSDiscreteScheduler and importlib.util.find_spec("scipy") is None:
+    import diffusers
+
+    if name not in SCHEDULERS:
+        raise ValueError(f"unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}")
+    if name == "lms" and importlib.util.find_spec("scipy") is None:
         raise ValueError("the lms scheduler needs scipy (pip install scipy); or choose another --scheduler")
+    cls = getattr(diffusers, SCHEDULERS[name])
     return cls.from_config({k: v for k, v in dict(config).items() if k not in _NOT_FORWARDED})
 
 
@@ -140,6 +128,8 @@ def sample(
     the scheduler adds (ancestral/SDE samplers), in the same order as diffusers' pipeline does for
     a single image, so row i's result equals a pipeline call on image i with ``generators[i]``.
     """
+    from diffusers.utils.torch_utils import randn_tensor
+
     if len(generators) != image_latents.shape[0]:
         raise ValueError(f"need one generator per image: got {len(generators)} for {image_latents.shape[0]} images")
     if steps < 1:
