@@ -114,7 +114,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--to", metavar="DIR", help="output folder for --export")
     parser.add_argument("--no-ema", action="store_true", help="--export the trained weights instead of the EMA")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. model.params.lr=5e-5")
-    return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)  # overrides may come before or after options
 
 
 # ---- configuration -----------------------------------------------------------------------------
@@ -308,6 +308,8 @@ def train(args: argparse.Namespace) -> int:
         raise UsageError("no training pairs: set data.params.pairs in the config or as data.params.pairs=[dir]")
     run_dir, resume_ckpt = resolve_run(args, name)
     launch = timestamp()
+    while (run_dir / "csv" / launch).exists():  # two launches within a second (tests)
+        launch = f"{timestamp()}-{int(time.time() * 1000) % 1000:03d}"
     os.environ[RUN_DIR_ENV] = str(run_dir)
     if is_zero:
         write_text(run_dir / "config.yaml", to_yaml(config))

@@ -79,7 +79,6 @@ class InstructCVModel(pl.LightningModule):
         self.architecture = architecture_of(components)
         self._empty_text: torch.Tensor | None = None
         self._generator: torch.Generator | None = None
-        self._ema_step = 0
 
     # ---- the pieces --------------------------------------------------------------------------
 
@@ -153,13 +152,12 @@ class InstructCVModel(pl.LightningModule):
 
     def on_train_start(self) -> None:
         self._generator = None  # reseed from (seed, rank, global_step), also after a resume
-        self._ema_step = self.trainer.global_step
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        # global_step counts optimiser steps: it moves once per accumulated batch, after the step
-        if self.ema is not None and self.trainer.global_step != self._ema_step:
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer, optimizer_closure=None) -> None:
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        # right after the step, before any batch-end callback checkpoints or samples the EMA
+        if self.ema is not None:
             self.ema.update(self.unet)
-            self._ema_step = self.trainer.global_step
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.unet.parameters(), lr=self.lr, betas=self.betas,

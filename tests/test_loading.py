@@ -13,6 +13,16 @@ from safetensors.torch import save_file
 from ldm.components import architecture_of, build_random_components
 from ldm.loading import CheckpointError, load_components
 
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Two cores shared by several test runs: more threads only thrash (10x slower here)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # ---- a test-side converter from diffusers key names back to the original CompVis LDM layout ----------
 # (diffusers ships LDM -> diffusers only; this mirrors the mapping of its
 # scripts/convert_diffusers_to_original_stable_diffusion.py, generalised to any block count.)

@@ -1,0 +1,159 @@
+"""ldm.data and ldm.latent_cache on a small pairs folder in the DESIGN.md section 4 layout.
+
+``write_pairs`` is the fixture writer the other training tests import: 64 px pairs whose target is
+the white mask of a red square drawn on a noisy input ("Segment the red square.").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ldm.components import build_random_components
+from ldm.data import PairsDataModule, PairsDataset, read_seeds, scan_pairs, tokenize
+from ldm.latent_cache import CACHE_DIRNAME, CachedPairsDataset, build_latent_cache, open_latent_cache
+
+TINY_VAE_8X = {  # configs/tiny.yaml's VAE: 8x downsampling like SD, so 64 px -> 8x8 latents
+    "vae": {"block_out_channels": [16, 16, 32, 32], "down_block_types": ["DownEncoderBlock2D"] * 4,
+            "up_block_types": ["UpDecoderBlock2D"] * 4}
+}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Two cores shared by several test runs: more threads only thrash (10x slower here)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def write_pairs(root: Path, n: int = 24, size: int = 64, seed: int = 0) -> Path:
+    """A pairs folder: seeds.json, <sample>/<stem>_0.jpg, <stem>_1.png, prompt.json."""
+    rng = np.random.default_rng(seed)
+    seeds = []
+    for i in range(n):
+        stem = f"syn_{seed}_{i:04d}"
+        sample = f"{stem}_seg_red_square"
+        folder = root / sample
+        folder.mkdir(parents=True, exist_ok=True)
+        image = rng.integers(0, 120, (size, size, 3), dtype=np.uint8)
+        x, y = rng.integers(0, size // 2, 2)
+        side = size // 3
+        image[y:y + side, x:x + side] = (255, 0, 0)
+        mask = np.zeros((size, size, 3), np.uint8)
+        mask[y:y + side, x:x + side] = 255
+        Image.fromarray(image).save(folder / f"{stem}_0.jpg", quality=95)
+        Image.fromarray(mask).save(folder / f"{stem}_1.png")
+        prompt = "Segment the red square." if i % 2 == 0 else "Show the red square as a white mask."
+        (folder / "prompt.json").write_text(json.dumps({"edit": prompt, "task": "seg", "class": "red square",
+                                                        "dataset": "synthetic"}))
+        seeds.append([sample, [stem]])
+    (root / "seeds.json").write_text(json.dumps(sorted(seeds)))
+    return root
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory) -> Path:
+    return write_pairs(tmp_path_factory.mktemp("pairs") / "image_pairs", n=12)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return build_random_components("tiny", seed=1, overrides=TINY_VAE_8X)
+
+
+def test_read_seeds_and_missing_files_are_reported(tmp_path):
+    root = write_pairs(tmp_path / "p", n=4)
+    records = read_seeds(root)
+    assert [r.key for r in records] == sorted(f"{r.sample}/{r.stem}" for r in records)
+    assert records[0].input_path.name.endswith("_0.jpg") and records[0].target_path.name.endswith("_1.png")
+    records[1].target_path.unlink()
+    kept, problems = scan_pairs([root, write_pairs(tmp_path / "q", n=2, seed=1)])  # folders are pooled
+    assert len(kept) == 5 and len(problems) == 1
+    assert str(records[1].target_path) in problems[0] and "skipped" in problems[0]
+
+
+def test_dataset_flips_input_and_target_together(pairs, tiny):
+    ds = PairsDataset(read_seeds(pairs), tiny.tokenizer, resolution=64, flip=True)
+    plain = PairsDataset(read_seeds(pairs), tiny.tokenizer, resolution=64, flip=False)
+    torch.manual_seed(0)
+    flipped_seen = 0
+    for i in range(len(ds)):
+        item, ref = ds[i], plain[i]
+        assert item["input"].shape == (3, 64, 64) and item["input"].min() >= -1 and item["input"].max() <= 1
+        # the target mask must cover the red square of the (possibly flipped) input
+        red = (item["input"][0] > 0.8) & (item["input"][1] < -0.5)
+        white = item["target"].mean(0) > 0.5
+        assert (red & white).sum() >= 0.9 * red.sum() > 0
+        if not torch.equal(item["input"], ref["input"]):
+            assert torch.equal(item["input"], ref["input"].flip(-1)) and torch.equal(item["target"], ref["target"].flip(-1))
+            flipped_seen += 1
+    assert 0 < flipped_seen < len(ds)
+    prompt = json.loads((pairs / read_seeds(pairs)[0].sample / "prompt.json").read_text())["edit"]
+    assert torch.equal(plain[0]["input_ids"], tokenize(tiny.tokenizer, prompt)[0])
+
+
+def test_latent_cache_matches_direct_encoding_and_is_invalidated(tmp_path, tiny):
+    root = write_pairs(tmp_path / "pairs", n=6)
+    records = read_seeds(root)
+    assert build_latent_cache(records, tiny, 64, batch_size=4, num_workers=0, progress=False) == 6
+    assert build_latent_cache(records, tiny, 64, batch_size=4, num_workers=0, progress=False) == 0  # reused
+    folders = list((root / CACHE_DIRNAME).iterdir())
+    assert len(folders) == 1 and len(list(folders[0].glob("shard-*"))) == 1
+
+    cache = open_latent_cache(records, tiny, 64)
+    plain = PairsDataset(records, tiny.tokenizer, 64, flip=False)
+    with torch.no_grad():
+        for i in (0, 5):
+            item, ref = cache.item(i), plain[i]
+            posterior = tiny.vae.encode(torch.stack([ref["input"], ref["target"]])).latent_dist
+            torch.testing.assert_close(item["input_mode"].float(), posterior.mode()[0], atol=2e-3, rtol=2e-3)
+            torch.testing.assert_close(item["target_mean"].float(), posterior.mean[1], atol=2e-3, rtol=2e-3)
+            torch.testing.assert_close(item["target_std"].float(), posterior.std[1], atol=2e-3, rtol=2e-3)
+            text = tiny.text_encoder(ref["input_ids"][None])[0][0]
+            torch.testing.assert_close(item["text_embedding"].float(), text, atol=2e-3, rtol=2e-3)
+            assert item["input_mode"].shape == (4, 8, 8)
+
+    torch.manual_seed(1)
+    flipped = [CachedPairsDataset(cache, flip=True)[0] for _ in range(12)]
+    base = cache.item(0)
+    kinds = {torch.equal(f["input_mode"], base["input_mode"].flip(-1)) and torch.equal(f["target_mean"], base["target_mean"].flip(-1))
+             for f in flipped if not torch.equal(f["input_mode"], base["input_mode"])}
+    assert kinds == {True}  # every flip flips input and target latents together
+
+    # a rewritten target is encoded again (new shard); the others are kept
+    target = records[2].target_path
+    Image.fromarray(np.full((64, 64, 3), 255, np.uint8)).save(target)
+    os.utime(target, ns=(1, 1))
+    assert build_latent_cache(records, tiny, 64, batch_size=4, num_workers=0, progress=False) == 1
+    assert len(list(folders[0].glob("shard-*"))) == 2
+    assert open_latent_cache(records, tiny, 64).item(2)["target_mean"].float().mean() != base["target_mean"].float().mean()
+
+    # another VAE (one changed weight) gets its own cache folder
+    other = build_random_components("tiny", seed=1, overrides=TINY_VAE_8X)
+    with torch.no_grad():
+        other.vae.decoder.conv_out.bias.add_(1.0)
+    build_latent_cache(records, other, 64, batch_size=4, num_workers=0, progress=False)
+    assert len(list((root / CACHE_DIRNAME).iterdir())) == 2
+
+
+def test_datamodule_uses_cache_without_running_the_vae(tmp_path, tiny, monkeypatch):
+    from ldm.model import InstructCVModel
+
+    root = write_pairs(tmp_path / "pairs", n=8)
+    dm = PairsDataModule([root], tiny, resolution=64, batch_size=4, num_workers=0, cache_latents=True)
+    dm.prepare_data()
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    assert set(batch) >= {"input_mode", "target_mean", "target_std", "text_embedding"}
+    model = InstructCVModel(tiny, use_ema=False)
+    monkeypatch.setattr(tiny.vae, "encode", lambda *a, **k: pytest.fail("VAE ran despite the cache"))
+    loss = model.diffusion_loss(*model.batch_latents(batch))
+    assert torch.isfinite(loss)
