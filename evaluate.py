@@ -200,7 +200,7 @@ def run_table(args: argparse.Namespace) -> int:
     if not table.rows:
         raise UsageError("--table: no usable result file among " + " ".join(args.table))
     print(markdown(table), end="")
-    print(f"done: {len(table.rows)} row(s) from {len(args.table) - len(table.skipped)} file(s) -> "
+    print(f"done: {len(table.rows)} row(s) from {table.n_files} file(s) -> "
           + ", ".join(str(p) for p in written))  # fmt: skip
     return EXIT_PARTIAL if table.skipped else EXIT_OK
 

@@ -28,6 +28,8 @@ from instructcv.io import atomic_path, write_text
 TASK_KEYS = ("det", "seg", "cls", "depes")
 META_SUFFIX = ".meta.json"
 DAGGER = "†"
+ORIGINAL_LABEL = "(original InstructCV scoring)"
+ORIGINAL_HATCH = "//"
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class Table:
     rows: list[Row]
     skipped: list[tuple[str, str]]  # (file, reason)
     notes: list[str]
+    n_files: int = 0  # result files merged
 
 
 def model_name(path: Path, doc: dict[str, Any]) -> str:
@@ -125,6 +128,7 @@ def _cells(doc: dict[str, Any], source: str, original: bool) -> dict[str, Cell]:
 def merge(paths: list[str | Path]) -> Table:
     """Read every result file and merge them into rows (first appearance order of the models)."""
     rows: dict[str, Row] = {}
+    n_files = 0
     skipped: list[tuple[str, str]] = []
     notes: list[str] = []
     for raw in paths:
@@ -143,11 +147,12 @@ def merge(paths: list[str | Path]) -> Table:
             skipped.append((str(path), "not a result file (no det/seg/cls/depes results in it)"))
             continue
         name = model_name(path, doc)
+        n_files += 1
         for original in (False, True):
             cells = _cells(doc, str(path), original)
             if not cells:
                 continue
-            label = f"{name} (original InstructCV scoring)" if original else name
+            label = f"{name} {ORIGINAL_LABEL}" if original else name
             row = rows.setdefault(label, Row(label))
             for key, cell in cells.items():
                 if key in row.cells and row.cells[key].source != cell.source:
@@ -156,7 +161,7 @@ def merge(paths: list[str | Path]) -> Table:
                 row.cells[key] = cell
         if not any(_cells(doc, str(path), o) for o in (False, True)):
             notes.append(f"{path}: none of its results is a column of the paper's table")
-    return Table(list(rows.values()), skipped, notes)
+    return Table(list(rows.values()), skipped, notes, n_files)
 
 
 def _fmt(col: Column, cell: Cell | None) -> str:
@@ -224,7 +229,11 @@ def write_png(table: Table, path: str | Path) -> None:
     fig, axes = plt.subplots(2, 4, figsize=(16, 7.5), squeeze=False)
     for ax, col in zip(axes.ravel(), COLUMNS, strict=False):
         values = [r.cells[col.key].value if col.key in r.cells else 0.0 for r in table.rows]
-        bars = ax.bar(range(len(models)), values, color=[colours(i % 10) for i in range(len(models))])
+        bars = ax.bar(range(len(models)), values, color=[colours(i % 10) for i in range(len(models))],
+                      hatch=[ORIGINAL_HATCH if r.model.endswith(ORIGINAL_LABEL) else "" for r in table.rows])  # fmt: skip
+        if not any(col.key in r.cells for r in table.rows):
+            ax.set_ylim(0, 1)
+            ax.set_yticks([])
         for bar, row in zip(bars, table.rows, strict=True):
             cell = row.cells.get(col.key)
             label = "n/a" if cell is None else _fmt(col, cell)
@@ -235,10 +244,13 @@ def write_png(table: Table, path: str | Path) -> None:
         ax.set_xticklabels([str(i + 1) for i in range(len(models))], fontsize=8)
         ax.tick_params(axis="y", labelsize=7)
         ax.margins(y=0.15)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colours(i % 10)) for i in range(len(models))]
+    handles = [plt.Rectangle((0, 0), 1, 1, facecolor=colours(i % 10), hatch=ORIGINAL_HATCH if m.endswith(ORIGINAL_LABEL)
+                             else "") for i, m in enumerate(models)]  # fmt: skip
     fig.legend(handles, [f"{i + 1}: {m}" for i, m in enumerate(models)], loc="lower center",
                ncol=min(3, max(1, len(models))), fontsize=8, frameon=False)  # fmt: skip
-    fig.suptitle("InstructCV and specialist baselines (standard metrics)")
+    fig.suptitle("InstructCV and specialist baselines (standard metrics; hatched: the original InstructCV scoring)"
+                 if any(m.endswith(ORIGINAL_LABEL) for m in models) else
+                 "InstructCV and specialist baselines (standard metrics)")  # fmt: skip
     fig.tight_layout(rect=(0, 0.04 + 0.03 * ((len(models) + 2) // 3), 1, 0.96))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
