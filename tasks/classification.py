@@ -1,0 +1,180 @@
+"""Classification: colour-conditioned instructions, solid-colour targets, reading them, accuracy.
+
+Target (DESIGN.md section 5): the whole image filled with the positive colour named in the
+instruction when the class is present, else with the negative colour. ``decode`` compares every
+pixel of the answer (shrunk to at most 64 px, which averages JPEG noise) with the two colours
+named: the score is the mean, over pixels, of how much closer a pixel is to the positive colour
+than to the negative one, so it is P(present) in [0, 1]. An answer near neither colour (blank,
+grey, another colour) is "unreadable" (``read``), which the metric counts as wrong.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import cv2
+import numpy as np
+
+from tasks.colors import COLORS, FIXED_COLORS, NAMED_COLORS, choose_colors, color_rgb
+from tasks.imageutil import as_rgb, check_size
+from tasks.templates import make_instruction as _make_instruction
+
+__all__ = ["COLORS", "FIXED_COLORS", "NAMED_COLORS", "TAG", "TEMPLATES", "ClassificationMetric", "choose_colors",
+           "decode", "encode", "make_instruction", "new_metric", "read"]
+
+TAG = "cls"
+
+TEMPLATES: dict[str, list[str]] = {
+    "fixed": ["Show * if there is a % in the picture, otherwise show #."],
+    "rephrased": [
+        "Show * if there is a % in the picture, otherwise show #.",
+        "Show * if the picture contains any %, otherwise show #.",
+        "Show * if you can find any % here, otherwise show #.",
+        "If the image contains any %, show *; otherwise show #.",
+        "If you see any % in the picture, respond with *; if not, respond with #.",
+        "Fill the image with * if you can see any %, and with # if you cannot.",
+        "Fill the picture with * if it contains any %; otherwise fill it with #.",
+        "Paint everything * if the photo shows any %, or # if it does not.",
+        "Paint the image * if it has any %, otherwise paint it #.",
+        "Turn the image * if it contains any %, else turn it #.",
+        "Make the whole image * if it shows any %, otherwise make it #.",
+        "Is there any % in this picture? Show * for yes and # for no.",
+        "Does this image contain any %? Answer * for yes and # for no.",
+        "Does the photo show any %? Fill it with * if so, otherwise with #.",
+        "Output * when the image contains any %, and # when it does not.",
+        "Answer * if the picture contains any %, and # otherwise.",
+        "Display * if the image includes any %, otherwise display #.",
+        "Classify this image: * if it shows any %, # if not.",
+        "Check the picture for any %: * means present, # means absent.",
+        "Search the picture for any %: show * if found, # if not.",
+        "Show * for images that contain any %, and # for the others.",
+        "Use * to say the picture contains any % and # to say it does not.",
+    ],
+}
+
+_THUMB = 64  # decoding works on a thumbnail: enough to vote, and averages JPEG noise away
+
+
+def make_instruction(key: str, seed: int = 0, style: str = "rephrased", class_name: str | None = None,
+                     positive: str | None = None, negative: str | None = None) -> str:
+    """The classification instruction for sample ``key``, deterministic in (key, seed, style).
+
+    Colours not given are chosen with :func:`tasks.colors.choose_colors` from the same key.
+    """
+    if positive is None or negative is None:
+        chosen = choose_colors(key, seed, style)
+        positive = positive or chosen[0]
+        negative = negative or chosen[1]
+    if color_rgb(positive) == color_rgb(negative):
+        raise ValueError(f"positive and negative colours must differ, got {positive!r} and {negative!r}")
+    return _make_instruction(TEMPLATES, TAG, key, seed, style, class_name=class_name,
+                             positive=positive, negative=negative)
+
+
+def encode(size: tuple[int, int], present: bool, positive: str, negative: str) -> np.ndarray:
+    """The target: an (H, W, 3) image of ``size = (width, height)`` in the answer's colour."""
+    width, height = check_size(size)
+    out = np.empty((height, width, 3), np.uint8)
+    out[:] = color_rgb(positive if present else negative)
+    return out
+
+
+def _distances(answer: Any, positive: str, negative: str) -> tuple[np.ndarray, np.ndarray, float]:
+    rgb = as_rgb(answer)
+    h, w = rgb.shape[:2]
+    if max(h, w) > _THUMB:
+        s = _THUMB / max(h, w)
+        rgb = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    pix = rgb.reshape(-1, 3).astype(np.float32)
+    p = np.asarray(color_rgb(positive), np.float32)
+    q = np.asarray(color_rgb(negative), np.float32)
+    if np.array_equal(p, q):
+        raise ValueError(f"positive and negative colours must differ, got {positive!r} and {negative!r}")
+    return np.linalg.norm(pix - p, axis=1), np.linalg.norm(pix - q, axis=1), float(np.linalg.norm(p - q))
+
+
+def decode(answer: Any, positive: str, negative: str) -> tuple[bool, float]:
+    """(present?, score): score = P(present) in [0, 1] from the two colours named in the instruction."""
+    dp, dn, _ = _distances(answer, positive, negative)
+    score = float(np.mean(dn / np.maximum(dp + dn, 1e-6)))
+    return score > 0.5, score
+
+
+def read(answer: Any, positive: str, negative: str) -> tuple[bool | None, float]:
+    """Like :func:`decode`, but ``None`` instead of a guess when the answer is neither colour.
+
+    At least half of the pixels must lie within half the distance between the two colours (and
+    within 150) of one of them.
+    """
+    dp, dn, sep = _distances(answer, positive, negative)
+    score = float(np.mean(dn / np.maximum(dp + dn, 1e-6)))
+    tol = min(0.5 * sep, 150.0)
+    if np.mean(np.minimum(dp, dn) <= tol) < 0.5:
+        return None, score
+    return score > 0.5, score
+
+
+class ClassificationMetric:
+    """Accuracy in percent, as top-1 or as verification accuracy (DESIGN.md section 6).
+
+    When every image was asked about every class of the split's class list (at least two), an
+    image counts as right when the class with the highest score is one that is present: ``accuracy``.
+    Otherwise each query counts on its own (answered present or absent correctly):
+    ``verification_accuracy``. A query whose answer was unreadable (``predicted=None``) is wrong
+    and scores 0.5. ``n`` is the number of queries.
+    """
+
+    def __init__(self) -> None:
+        self.queries: list[tuple[str, str, bool, bool | None, float]] = []
+
+    @property
+    def n(self) -> int:
+        return len(self.queries)
+
+    def add(self, image_id: str, class_name: str, present: bool, predicted: bool | None, score: float) -> None:
+        self.queries.append((str(image_id), str(class_name), bool(present),
+                             None if predicted is None else bool(predicted), float(score)))
+
+    def add_answer(self, record: dict, answer: Any, truth: bool) -> None:
+        """Read ``answer`` with the colours of ``record`` (``colors``, else parsed from ``edit``)."""
+        colors = record.get("colors")
+        if not colors:
+            from tasks.parser import parse_instruction
+
+            parsed = parse_instruction(record.get("edit", ""))
+            if parsed.positive is None or parsed.negative is None:
+                raise ValueError(f"sample {record.get('sample')}: no answer colours in the record or its "
+                                 f"instruction ({parsed.reason})")
+            colors = (parsed.positive, parsed.negative)
+        predicted, score = read(answer, colors[0], colors[1])
+        self.add(record.get("stem", record.get("sample")), record.get("class"), bool(truth), predicted, score)
+
+    def top1_applies(self) -> bool:
+        """Was every image asked about every class (of two or more)?"""
+        classes = {q[1] for q in self.queries}
+        if len(classes) < 2:
+            return False
+        asked: dict[str, set[str]] = {}
+        for image, cls, *_ in self.queries:
+            asked.setdefault(image, set()).add(cls)
+        return all(s == classes for s in asked.values())
+
+    def compute(self) -> dict:
+        if not self.queries:
+            return {"verification_accuracy": None, "n": 0}
+        if self.top1_applies():
+            best: OrderedDict[str, tuple[float, bool]] = OrderedDict()
+            for image, _cls, present, _pred, score in self.queries:
+                # the first class with the highest score wins; ties do not favour the truth
+                if image not in best or score > best[image][0]:
+                    best[image] = (score, present)
+            right = [present for _score, present in best.values()]
+            return {"accuracy": 100.0 * float(np.mean(right)), "n": self.n}
+        right = [pred is not None and pred == present for _i, _c, present, pred, _s in self.queries]
+        return {"verification_accuracy": 100.0 * float(np.mean(right)), "n": self.n}
+
+
+def new_metric(dataset: str) -> ClassificationMetric:
+    """The classification metric; which accuracy applies follows from the queries made."""
+    return ClassificationMetric()

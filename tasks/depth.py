@@ -1,0 +1,141 @@
+"""Depth: instructions, grey depth-map targets, reading metres back, the standard depth metrics.
+
+Target (DESIGN.md section 5): grey value = round(depth_m x 25.5) clipped to 0..255, so 0-10 m, near
+dark and far bright; 0 means no data (a positive depth never encodes to 0). ``decode`` reads the
+mean of the channels, so a slightly tinted answer reads the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from tasks.imageutil import as_gray, check_size, resize_to
+from tasks.templates import make_instruction as _make_instruction
+
+TAG = "depes"
+SCALE = 25.5
+MAX_DEPTH = 10.0
+MIN_DEPTH = 1e-3  # predictions are clipped up to this, so a predicted 0 does not divide by zero
+
+# Eigen et al.'s crop for NYUv2 at 640x480: rows 45:471, columns 41:601
+EIGEN_CROP = (45, 471, 41, 601)
+
+TEMPLATES: dict[str, list[str]] = {
+    "fixed": ["Estimate the depth of this image."],
+    "rephrased": [
+        "Estimate the depth of this image.",
+        "Estimate the depth map of this picture.",
+        "Please estimate the depth.",
+        "Predict the depth of this image.",
+        "Predict a depth map for this photo.",
+        "Generate the depth map of this scene.",
+        "Produce a depth map.",
+        "Give me the depth map of this picture.",
+        "Make a depth image of this photo.",
+        "Convert this image into a depth map.",
+        "Show the depth of this image.",
+        "Map the depth of this scene.",
+        "Compute the depth of every pixel.",
+        "Perform monocular depth estimation on this image.",
+        "What is the depth of each point in this image?",
+        "Estimate how far each pixel is from the camera.",
+        "Show how far away everything in this picture is.",
+        "How far away is each part of this scene? Show it as a depth map.",
+        "Draw the distance of every pixel from the camera.",
+        "Visualise the distance to the camera for this scene.",
+        "Turn this photo into a map of distances from the camera.",
+        "Create a depth map where near is dark and far is bright.",
+        "Show near things dark and far things bright.",
+        "Render the depth of the scene as a grey image.",
+    ],
+}
+
+
+def make_instruction(key: str, seed: int = 0, style: str = "rephrased", class_name: str | None = None,
+                     positive: str | None = None, negative: str | None = None) -> str:
+    """The depth instruction for sample ``key``, deterministic in (key, seed, style)."""
+    return _make_instruction(TEMPLATES, TAG, key, seed, style)
+
+
+def encode(depth_m: np.ndarray) -> np.ndarray:
+    """The target: float metres (H, W), 0 (or NaN, inf, negative) = no data -> uint8 (H, W)."""
+    d = np.asarray(depth_m, dtype=np.float64)
+    if d.ndim != 2:
+        raise ValueError(f"depth must be (H, W), got shape {d.shape}")
+    valid = np.isfinite(d) & (d > 0)
+    grey = np.clip(np.rint(np.where(valid, d, 0.0) * SCALE), 1, 255)
+    return np.where(valid, grey, 0).astype(np.uint8)
+
+
+def decode(answer: Any, size: tuple[int, int]) -> np.ndarray:
+    """Depth in metres (float32 (H, W)) at ``size = (width, height)`` from a grey answer."""
+    width, height = check_size(size)
+    return (resize_to(as_gray(answer), (width, height)) / SCALE).astype(np.float32)
+
+
+def eigen_crop_mask(height: int, width: int) -> np.ndarray:
+    """The Eigen crop as a boolean mask, scaled from 640x480 to ``height`` x ``width``."""
+    r0, r1, c0, c1 = EIGEN_CROP
+    mask = np.zeros((height, width), bool)
+    mask[int(round(r0 * height / 480)):int(round(r1 * height / 480)),
+         int(round(c0 * width / 640)):int(round(c1 * width / 640))] = True
+    return mask
+
+
+class DepthMetric:
+    """rmse (m), abs_rel, log10 and delta1-3 (fractions), computed per image and averaged.
+
+    Only pixels with valid ground truth count: ``min_depth < gt < max_depth`` (the usual NYUv2
+    protocol; ``gt == 0`` is no data), inside the Eigen crop when ``eigen_crop``. Predictions are
+    clipped to ``[min_depth, max_depth]``. ``n`` counts the images added.
+    """
+
+    KEYS = ("rmse", "abs_rel", "log10", "delta1", "delta2", "delta3")
+
+    def __init__(self, eigen_crop: bool = False, max_depth: float = MAX_DEPTH, min_depth: float = MIN_DEPTH):
+        self.eigen_crop = eigen_crop
+        self.max_depth = float(max_depth)
+        self.min_depth = float(min_depth)
+        self.per_image: list[dict[str, float]] = []
+        self.n = 0
+
+    def add(self, pred_m: np.ndarray, gt_m: np.ndarray) -> None:
+        gt = np.asarray(gt_m, dtype=np.float64)
+        pred = np.asarray(pred_m, dtype=np.float64)
+        if pred.shape != gt.shape:
+            pred = cv2.resize(pred, gt.shape[::-1], interpolation=cv2.INTER_LINEAR)
+        self.n += 1
+        valid = np.isfinite(gt) & (gt > self.min_depth) & (gt < self.max_depth)
+        if self.eigen_crop:
+            valid &= eigen_crop_mask(*gt.shape)
+        if not valid.any():
+            return
+        g = gt[valid]
+        p = np.clip(np.nan_to_num(pred[valid], nan=self.min_depth), self.min_depth, self.max_depth)
+        ratio = np.maximum(g / p, p / g)
+        self.per_image.append({
+            "rmse": float(np.sqrt(np.mean((g - p) ** 2))),
+            "abs_rel": float(np.mean(np.abs(g - p) / g)),
+            "log10": float(np.mean(np.abs(np.log10(g) - np.log10(p)))),
+            "delta1": float(np.mean(ratio < 1.25)),
+            "delta2": float(np.mean(ratio < 1.25 ** 2)),
+            "delta3": float(np.mean(ratio < 1.25 ** 3)),
+        })
+
+    def add_answer(self, record: dict, answer: Any, truth: np.ndarray) -> None:
+        """Decode ``answer`` at the ground truth's size and add it (``truth``: metres, 0 = invalid)."""
+        gt = np.asarray(truth, dtype=np.float32)
+        self.add(decode(answer, gt.shape[::-1]), gt)
+
+    def compute(self) -> dict:
+        if not self.per_image:
+            return {**{k: None for k in self.KEYS}, "n": self.n}
+        return {**{k: float(np.mean([m[k] for m in self.per_image])) for k in self.KEYS}, "n": self.n}
+
+
+def new_metric(dataset: str) -> DepthMetric:
+    """The depth metric with the dataset's protocol: the Eigen crop for NYUv2."""
+    return DepthMetric(eigen_crop=str(dataset).lower() in ("nyuv2", "nyu", "nyu_v2"))
