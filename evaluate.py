@@ -245,6 +245,8 @@ def run_evaluation(args: argparse.Namespace) -> int:
                        datasets=parse_names(args.datasets, "--datasets"), limit=args.limit, seed=args.seed,
                        absent_per_image=args.absent_per_image)  # fmt: skip
 
+    for note in qs.notes:
+        print(f"note: {note}")
     meta: dict = {"mode": "ckpt" if args.ckpt else "predictions", "pairs": str(Path(args.pairs).resolve()),
                   "protocol": args.protocol}  # fmt: skip
     generation = None

@@ -194,9 +194,9 @@ class QuerySet:
     queries: list[dict[str, Any]]
     n_pairs: int  # pairs samples selected (after --tasks/--datasets/--limit)
     n_absent: int  # generated absent-class queries
-    classes: dict[tuple[str, str], list[str]] = field(
-        default_factory=dict
-    )  # (task, dataset) -> all its classes
+    # (task, dataset) -> every class it has in the pairs (before --limit): the class list of cls top-1
+    classes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def build_queries(rows: list[dict[str, Any]], *, tasks: Sequence[str] | None = None,
@@ -205,6 +205,14 @@ def build_queries(rows: list[dict[str, Any]], *, tasks: Sequence[str] | None = N
     """Every selected pairs sample plus its images' absent-class queries, sorted by sample name."""
     if limit is not None and limit < 1:
         raise UsageError(f"--limit must be at least 1, got {limit}")
+    notes = []
+    train = sum(r.get("split") == "train" for r in rows)
+    if train:  # a training pairs folder, or a mixed one: its training images must not be scored
+        rows = [r for r in rows if r.get("split") != "train"]
+        if not rows:
+            raise UsageError("the pairs folder holds training samples only; build evaluation pairs with "
+                             "format_dataset.py --split eval")  # fmt: skip
+        notes.append(f"{train} training sample(s) in the pairs folder are not scored")
     chosen = limit_rows(select_rows(rows, tasks, datasets), limit, seed)
     if not chosen:
         raise UsageError("no samples left to evaluate after --tasks/--datasets/--limit")
@@ -215,4 +223,4 @@ def build_queries(rows: list[dict[str, Any]], *, tasks: Sequence[str] | None = N
     for r in rows:
         if r.get("class") is not None:
             classes[(r["task"], r["dataset"])].add(str(r["class"]))
-    return QuerySet(queries, len(chosen), len(extra), {k: sorted(v) for k, v in classes.items()})
+    return QuerySet(queries, len(chosen), len(extra), {k: sorted(v) for k, v in classes.items()}, notes)

@@ -80,7 +80,10 @@ def _score_one(q: dict[str, Any], answer: Image.Image | None, truth: Any, pairs_
 
     task = q["task"]
     if task == "det":
-        image = _input_pixels(str(input_path(pairs_dir, q)))
+        try:  # the input: its size, and the blue already in the photo, which is not an answer
+            image = _input_pixels(str(input_path(pairs_dir, q)))
+        except ImageReadError as e:
+            raise TruthError(f"input image unreadable ({e})") from None
         size = image.shape[1::-1]
         if answer is None:
             pred = np.zeros((0, 5))
@@ -168,6 +171,8 @@ def score_queries(queries: list[dict[str, Any]], pairs_dir: str | Path, answers:
         tally = tallies[key] if q.get("absent") else None
         try:
             _score_one(q, answer, truth.value, pairs_dir, metrics[key], originals[key], tally)
+        except TruthError as e:
+            report.skipped.append((q["sample"], str(e)))
         except ValueError as e:
             if answer is None:
                 report.skipped.append((q["sample"], f"cannot be scored ({e})"))

@@ -452,3 +452,38 @@ def _input_sample(pairs: Path, sample: str) -> str:
             folder = q.get("input_sample") or q["sample"]
             return f"{folder}/{q['stem']}_0.jpg"
     raise KeyError(sample)
+
+
+def test_top1_only_when_every_class_of_the_dataset_was_asked():
+    from evaluation.protocols import ClassListAccuracy
+
+    def colours(present: bool) -> Image.Image:
+        return Image.new("RGB", (16, 16), (255, 0, 0) if present else (0, 255, 0))
+
+    def ask(metric, image: str, cls: str, present: bool, answer: bool) -> None:
+        row = {"sample": f"{image}_cls_{cls}", "stem": image, "class": cls, "colors": ["red", "green"]}
+        metric.add_answer(row, colours(answer), present)
+
+    subset = ClassListAccuracy("pets", ["cat", "dog", "cow"])
+    ask(subset, "a", "cat", True, True)
+    ask(subset, "a", "dog", False, True)  # wrong
+    assert subset.compute() == {"verification_accuracy": 50.0, "n": 2}  # cow never asked: not top-1
+    full = ClassListAccuracy("pets", ["cat", "dog"])
+    ask(full, "a", "cat", True, True)
+    ask(full, "a", "dog", False, False)
+    ask(full, "b", "cat", False, False)
+    ask(full, "b", "dog", True, False)  # both answers say "absent": no class wins, so b is wrong
+    assert full.compute()["n"] == 4 and set(full.compute()) == {"accuracy", "n"}
+
+
+def test_training_samples_are_never_scored():
+    from evaluation.queries import build_queries
+    from instructcv.cli import UsageError
+
+    row = {"sample": "x_depes", "stem": "x", "task": "depes", "dataset": "nyuv2", "class": None, "edit": "e"}
+    with pytest.raises(UsageError, match="training samples only"):
+        build_queries([{**row, "split": "train"}])
+    qs = build_queries(
+        [{**row, "split": "train"}, {**row, "sample": "y_depes", "stem": "y", "split": "eval"}]
+    )
+    assert [q["sample"] for q in qs.queries] == ["y_depes"] and "1 training sample" in qs.notes[0]
