@@ -264,12 +264,15 @@ def run_evaluation(args: argparse.Namespace) -> int:
         note = cache.check_settings(settings, len(existing))
         if note:
             print(f"note: {note}")
-        cache.write_settings(settings)
 
         def get_model():
-            return load_model(args.ckpt, device=args.device, dtype=args.dtype, scheduler=args.scheduler,
-                              use_ema=args.use_ema, allow_unsafe_pickle=args.allow_unsafe_pickle,
-                              verbose=args.verbose)  # fmt: skip
+            model = load_model(args.ckpt, device=args.device, dtype=args.dtype, scheduler=args.scheduler,
+                               use_ema=args.use_ema, allow_unsafe_pickle=args.allow_unsafe_pickle,
+                               verbose=args.verbose)  # fmt: skip
+            cache.write_settings(
+                settings
+            )  # only once the model loaded: a failed load must not claim the cache
+            return model
 
         generation = generate_answers(qs.queries, args.pairs, cache, get_model, have=existing, steps=args.steps,
                                       cfg_text=args.cfg_text, cfg_image=args.cfg_image, resolution=args.resolution,

@@ -441,6 +441,15 @@ def test_ckpt_run_caches_answers_and_reuses_them(pairs, tiny_model, tmp_path, mo
     with pytest.raises(UsageError, match="steps=1 \\(now 2\\)"):  # other settings never mix into one cache
         evaluate.main([*argv, "--steps", "2"])
 
+    bad = tmp_path / "bad" / "m.json"
+    with pytest.raises(
+        UsageError, match="no such file"
+    ):  # one line naming the source; the cache is not claimed
+        evaluate.main(
+            ["--pairs", str(pairs), "--ckpt", str(tmp_path / "no_model"), "--out", str(bad), "--quiet"]
+        )
+    assert not (bad.parent / "m_answers" / ".evaluate_settings.json").exists()
+
 
 def _input_sample(pairs: Path, sample: str) -> str:
     """The input image (relative to the pairs folder) an answer belongs to; absent queries reuse a sample's."""
