@@ -203,3 +203,12 @@ def test_offline_hub_id_fails_at_once_with_one_line(monkeypatch):
         InstructCV.from_pretrained("nobody-here/no-such-model-xyz", device="cpu")
     message = str(err.value)
     assert "\n" not in message and "nobody-here/no-such-model-xyz" in message and "local path" in message
+
+
+def test_real_photos_are_answered_at_their_own_size(model, realdata):
+    paths = sorted((realdata / "photos").rglob("*.[jp][pn]g"))
+    assert len(paths) >= 3
+    answers = model(paths, "Detect the dog.", steps=2, resolution=64, batch_size=3, progress=False)
+    for path, answer in zip(paths, answers, strict=True):
+        with Image.open(path) as original:
+            assert answer.size == original.size and answer.mode == "RGB"
