@@ -18,7 +18,7 @@ from instructcv.cli import UsageError, run, setup_logging
 
 log = logging.getLogger("baselines.det")
 
-DEFAULT_ROOTS = {"coco": "data/coco", "voc": "data/VOCdevkit"}
+DEFAULT_ROOTS = {"coco": "data/coco", "voc": "data/VOCdevkit/VOC2012"}
 
 EPILOG = """\
 examples:

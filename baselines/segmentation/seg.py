@@ -18,7 +18,7 @@ from instructcv.cli import UsageError, run, setup_logging
 
 log = logging.getLogger("baselines.seg")
 
-DEFAULT_ROOTS = {"ade20k": "data/ade20k", "voc": "data/VOCdevkit"}
+DEFAULT_ROOTS = {"ade20k": "data/ade20k", "voc": "data/VOCdevkit/VOC2012"}
 
 EPILOG = """\
 examples:
