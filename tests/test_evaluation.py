@@ -497,3 +497,39 @@ def test_training_samples_are_never_scored():
         [{**row, "split": "train"}, {**row, "sample": "y_depes", "stem": "y", "split": "eval"}]
     )
     assert [q["sample"] for q in qs.queries] == ["y_depes"] and "1 training sample" in qs.notes[0]
+
+
+def test_an_absent_class_keeps_its_crowd_regions_as_ignore_regions(pairs, raw):
+    """COCO images can hold a class only as iscrowd regions: no det/seg sample is written for it, so without cls
+    pairs it may be drawn as an absent class; boxing or masking that crowd must then not be a false positive."""
+    from evaluation.ground_truth import resolve_truth
+    from evaluation.pairs import read_pairs
+    from evaluation.queries import build_queries
+
+    data = json.loads((raw / "coco" / "annotations" / "instances_val2017.json").read_text())
+    names = {c["id"]: c["name"] for c in data["categories"]}
+    files = {im["id"]: im["file_name"] for im in data["images"]}
+    anns: dict[tuple[int, int], list[dict]] = {}
+    for a in data["annotations"]:
+        anns.setdefault((a["image_id"], a["category_id"]), []).append(a)
+    crowd_only = [(k, v) for k, v in anns.items() if all(a.get("iscrowd") for a in v)]
+    assert crowd_only, "the synthetic COCO set should have a class present only as a crowd region"
+    (image_id, cat), crowds = crowd_only[0]
+    stem = "coco_" + Path(files[image_id]).stem
+    rows = read_pairs(pairs)
+    positives = {(r["stem"], r["class"]) for r in rows if r["task"] == "cls" and r.get("positive")}
+    assert (
+        stem,
+        names[cat],
+    ) in positives  # with cls pairs, a crowd-only class counts as present: never asked
+    qs = build_queries([r for r in rows if r["task"] != "cls"], datasets=["coco"], absent_per_image=-1)
+    det = next(q for q in qs.queries if q["stem"] == stem and q["class"] == names[cat] and q["task"] == "det")
+    seg = next(q for q in qs.queries if q["stem"] == stem and q["class"] == names[cat] and q["task"] == "seg")
+    assert det.get("absent") and seg.get("absent")
+    truth = resolve_truth(det, pairs_dir=pairs).value
+    expected = [
+        [a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in crowds
+    ]
+    assert truth["boxes"].tolist() == expected and truth["crowd"].all()
+    mask = resolve_truth(seg, pairs_dir=pairs).value
+    assert not mask["mask"].any() and (~mask["valid"]).sum() > 0
