@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -81,6 +82,7 @@ DEFAULT_MIN_SCORE = 0.3
 # lines scaled back up: ~100-170 at their centre) and on B itself (navy and black are not "blue").
 _WEAK, _STRONG = 30, 80  # how much bluer than its surroundings (top-hat) a line pixel must be
 _BLUE_MIN = 10  # B - max(R, G) of the pixel itself
+_SMALL_BLUE_MIN = 200  # ... somewhere in a box too small to have a hole, when the input is not given
 _B_MIN = 60
 
 
@@ -130,30 +132,48 @@ def encode(image: Any, boxes: np.ndarray | list) -> np.ndarray:
 
 def _blueness(rgb: np.ndarray) -> np.ndarray:
     """B - max(R, G) as int16: how much bluer than anything else a pixel is."""
-    rg = np.maximum(rgb[:, :, 0], rgb[:, :, 1]).astype(np.int16)
-    return rgb[:, :, 2].astype(np.int16) - rg
+    r, g, b = cv2.split(rgb)
+    return cv2.subtract(b, cv2.max(r, g), dtype=cv2.CV_16S)
 
 
-def _blue_added(answer: np.ndarray, image: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """How far each pixel moved from the input towards pure blue, 0..255 (int16), where ``where``.
+def _blue_added(answer: np.ndarray, image: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(how far each pixel moved from the input towards pure blue, 0..255 int16; unknown mask).
 
     The projection of (answer - input) on (blue - input): a line drawn over a blue shirt still
     counts fully, blue that was in the photo counts for nothing. Where the input already is
-    (almost) pure blue nothing can be told, and the answer counts as unchanged. Only the pixels
-    in ``where`` (the blue-ish ones) are computed.
+    (almost) pure blue a drawn line is invisible: those pixels are "unknown" (uint8 mask). Only
+    the pixels in ``where`` (the blue-ish ones) are computed.
     """
-    out = np.zeros(answer.shape[:2], np.int16)
+    level = np.zeros(answer.shape[:2], np.int16)
+    unknown = np.zeros(answer.shape[:2], np.uint8)
     idx = np.flatnonzero(where)
     if len(idx) == 0:
-        return out
+        return level, unknown
     a = answer.reshape(-1, 3)[idx].astype(np.int32)
     i = image.reshape(-1, 3)[idx].astype(np.int32)
     v = np.asarray(BLUE, np.int32) - i
     dv = ((a - i) * v).sum(axis=1)
     vv = (v * v).sum(axis=1)
-    level = np.clip((255 * dv) // np.maximum(vv, 1), 0, 255)
-    out.reshape(-1)[idx] = np.where(vv >= 60 * 60, level, 0)
-    return out
+    known = vv >= 60 * 60
+    level.reshape(-1)[idx] = np.where(known, np.clip((255 * dv) // np.maximum(vv, 1), 0, 255), 0)
+    unknown.reshape(-1)[idx] = ~known
+    return level, unknown
+
+
+def _clamp(v, hi: int) -> np.ndarray:
+    # np.clip has a large fixed cost on small arrays; this is called a few hundred times per image
+    return np.minimum(np.maximum(v, 0), hi)
+
+
+def _boxes_of_components(mask: np.ndarray) -> np.ndarray:
+    """(K, 4) x, y, w, h of the 8-connected components of ``mask`` (outer contours' bounding boxes).
+
+    Much faster than ``connectedComponentsWithStats`` when only the boxes are needed.
+    """
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return np.zeros((0, 4), np.int64)
+    return np.array([cv2.boundingRect(c) for c in contours], dtype=np.int64).reshape(-1, 4)
 
 
 class _Maps:
@@ -164,16 +184,20 @@ class _Maps:
     single row or column only. Parts outside the image count as empty.
     """
 
-    def __init__(self, mask: np.ndarray, hlines: np.ndarray, vlines: np.ndarray, band: int):
+    def __init__(self, mask: np.ndarray, hlines: np.ndarray, vlines: np.ndarray, band: int,
+                 unknown: np.ndarray | None = None):
         self.h, self.w = mask.shape
-        # edges are measured on straight runs only (a wiggly blue stroke is not a box edge)
+        # edges are measured on straight runs only (a wiggly blue stroke is not a box edge); where
+        # a line could not show (the input was pure blue there) an edge counts as drawn
+        if unknown is not None and unknown.any():
+            hlines, vlines = hlines | unknown, vlines | unknown
         self.band_v = cv2.integral(cv2.dilate(hlines, np.ones((band, 1), np.uint8), anchor=(0, 0)))
         self.band_h = cv2.integral(cv2.dilate(vlines, np.ones((1, band), np.uint8), anchor=(0, 0)))
         self.raw = cv2.integral(mask)
 
     def _sum(self, ii: np.ndarray, x0, y0, x1, y1) -> tuple[np.ndarray, np.ndarray]:
-        x0, x1 = np.clip(x0, 0, self.w), np.clip(x1, 0, self.w)
-        y0, y1 = np.clip(y0, 0, self.h), np.clip(y1, 0, self.h)
+        x0, x1 = _clamp(x0, self.w), _clamp(x1, self.w)
+        y0, y1 = _clamp(y0, self.h), _clamp(y1, self.h)
         return ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0], np.maximum(x1 - x0, 0) * np.maximum(y1 - y0, 0)
 
     def row_mean(self, row, a, b, raw: bool = False) -> np.ndarray:
@@ -191,8 +215,8 @@ class _Maps:
 
 def _rect_sums(ii: np.ndarray, x0, y0, x1, y1) -> tuple[np.ndarray, np.ndarray]:
     h, w = ii.shape[0] - 1, ii.shape[1] - 1
-    x0, x1 = np.clip(x0, 0, w), np.clip(x1, 0, w)
-    y0, y1 = np.clip(y0, 0, h), np.clip(y1, 0, h)
+    x0, x1 = _clamp(x0, w), _clamp(x1, w)
+    y0, y1 = _clamp(y0, h), _clamp(y1, h)
     return ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0], (x1 - x0) * (y1 - y0)
 
 
@@ -205,10 +229,9 @@ def _corners(hl: np.ndarray, vl: np.ndarray, lw: int) -> dict[str, np.ndarray]:
     hf, vf = hl.copy(), vl.copy()
     hf[0, :] = hf[-1, :] = 1
     vf[:, 0] = vf[:, -1] = 1
-    n, _, stats, _ = cv2.connectedComponentsWithStats(hf & vf, connectivity=8)
-    stats = stats[1:].astype(np.int64)
+    stats = _boxes_of_components(hf & vf)
     out = {k: np.zeros((0, 2), np.int64) for k in ("tl", "tr", "bl", "br")}
-    if n <= 1:
+    if len(stats) == 0:
         return out
     x, y, bw, bh = stats[:, 0], stats[:, 1], stats[:, 2], stats[:, 3]
     d = lw + 2
@@ -424,7 +447,7 @@ def _refine(boxes: np.ndarray, strength: np.ndarray, lw: int) -> np.ndarray:
     if len(boxes) == 0:
         return out
     h, w = strength.shape
-    s = np.clip(strength, 0, None).astype(np.float32)
+    s = strength  # uint8; only the sampled profiles are converted
     r = lw + 3
     steps = np.arange(2 * r + 1)
     for i, (x0, y0, x1, y1) in enumerate(boxes):
@@ -439,7 +462,10 @@ def _refine(boxes: np.ndarray, strength: np.ndarray, lw: int) -> np.ndarray:
             lim = h if horizontal else w
             valid = (px >= 0) & (px < lim)
             pc = np.clip(px, 0, lim - 1)
-            prof = np.median(s[pc, mx0:mx1], axis=1) if horizontal else np.median(s[my0:my1, pc], axis=0)
+            along = np.linspace(mx0, mx1 - 1, min(mx1 - mx0, 32)).astype(np.int64) if horizontal else \
+                np.linspace(my0, my1 - 1, min(my1 - my0, 32)).astype(np.int64)
+            prof = np.median(s[pc[:, None], along[None, :]], axis=1) if horizontal else \
+                np.median(s[along[:, None], pc[None, :]], axis=0)
             prof = np.where(valid, prof, 0.0)
             peak = prof[max(r - 2, 0): r + lw + 2].max()
             if peak <= 0:
@@ -458,30 +484,43 @@ def _refine(boxes: np.ndarray, strength: np.ndarray, lw: int) -> np.ndarray:
     return out
 
 
-def line_maps(answer: Any, size: tuple[int, int], image: np.ndarray | None = None
-              ) -> tuple[np.ndarray, np.ndarray, int]:
-    """(line mask, line strength, line width) of the blue lines drawn in ``answer`` at ``size``.
+@dataclass
+class LineMaps:
+    """The blue lines of an answer at the input's size (see :func:`line_maps`)."""
 
-    The strength is how much bluer than its surroundings a pixel is (a top-hat of B - max(R, G)),
-    so broad blue regions are not lines; the mask keeps line pixels above half their local peak.
+    mask: np.ndarray  # uint8 0/1: line pixels (above half their local peak)
+    strength: np.ndarray  # uint8: how much bluer than its surroundings each pixel is
+    line_width: int
+    unknown: np.ndarray | None  # uint8 0/1: the input was pure blue there, a line would not show
+    blueness: np.ndarray  # int16 B - max(R, G) of the answer itself
+
+
+def line_maps(answer: Any, size: tuple[int, int], image: np.ndarray | None = None) -> LineMaps:
+    """The blue lines drawn in ``answer`` at ``size``.
+
+    The strength is how much bluer than its surroundings a pixel is (a top-hat of B - max(R, G),
+    or of the blue added to ``image``), so broad blue regions are not lines.
     """
     width, height = check_size(size)
     ans = resize_to(as_rgb(answer), (width, height))
     lw = line_width(width, height)
     blue = _blueness(ans)
+    unknown = None
     if image is not None:
-        level = _blue_added(ans, resize_to(as_rgb(image), (width, height)), blue >= _BLUE_MIN)
+        level, unknown = _blue_added(ans, resize_to(as_rgb(image), (width, height)), blue >= _BLUE_MIN)
     else:
         level = blue
     # signed top-hat with a square wider than a line: how much bluer than its surroundings a pixel
     # is. Broad blue regions (sky, a blue car) vanish; a line over red or yellow, whose blueness is
     # squeezed by the strongly negative background, keeps a high contrast
-    t = 2 * lw + 3
+    # (with the input to compare with, broad blue is rarer and a wider square keeps the slab that
+    # several overlapping boxes' parallel lines make)
+    t = (6 if image is not None else 2) * lw + 3
     contrast = level - cv2.morphologyEx(level, cv2.MORPH_OPEN, np.ones((t, t), np.uint8))
-    strength = np.clip(contrast, 0, 255).astype(np.uint8)
+    strength = np.clip(contrast, 0, 255, out=contrast).astype(np.uint8)
     # the pixel itself must be blue (a grey line on yellow has contrast too); faint line pixels
     # (blurred edges) count when they touch a clearly blue core (hysteresis)
-    weak = ((strength >= _WEAK) & (blue >= _BLUE_MIN) & (ans[:, :, 2] >= _B_MIN)).astype(np.uint8)
+    weak = ((strength >= _WEAK) & (blue >= _BLUE_MIN) & (ans[:, :, 2] >= _B_MIN)).view(np.uint8)
     n, labels = cv2.connectedComponents(weak, connectivity=8)
     if n > 1:
         has_core = np.bincount(labels[strength >= _STRONG], minlength=n) > 0
@@ -492,8 +531,8 @@ def line_maps(answer: Any, size: tuple[int, int], image: np.ndarray | None = Non
     # keep what is above half the local peak: a line then measures its drawn width whatever the
     # blur, and two touching boxes' lines measure twice that
     peak = cv2.dilate(strength, np.ones((2 * lw + 1, 2 * lw + 1), np.uint8))
-    mask &= (2 * strength.astype(np.uint16) >= peak).astype(np.uint8)
-    return mask, strength, lw
+    mask &= (strength >= (peak >> 1)).view(np.uint8)
+    return LineMaps(mask, strength, lw, unknown, blue)
 
 
 def line_runs(mask: np.ndarray, lw: int) -> tuple[np.ndarray, np.ndarray]:
@@ -522,9 +561,8 @@ def candidates(mask: np.ndarray, hl: np.ndarray, vl: np.ndarray, lw: int) -> np.
     cands.append(flipped)
     # every component's outline is a candidate too: small boxes (sides too short for the line
     # masks) and isolated boxes whose corners were damaged
-    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if n > 1:
-        st = stats[1:].astype(np.int64)
+    st = _boxes_of_components(mask)
+    if len(st):
         st = st[(st[:, 2] >= lw + 1) & (st[:, 3] >= lw + 1)]
         cands.append(np.stack([st[:, 0], st[:, 1], st[:, 0] + st[:, 2], st[:, 1] + st[:, 3]], 1))
     cand = np.concatenate(cands, 0)
@@ -539,14 +577,15 @@ def decode(answer: Any, size: tuple[int, int], image: np.ndarray | None = None,
     of the answer. Passing the input ``image`` lets blue that was already in the photo be ignored.
     """
     width, height = check_size(size)
-    mask, strength, lw = line_maps(answer, (width, height), image)
+    lines = line_maps(answer, (width, height), image)
+    mask, strength, lw = lines.mask, lines.strength, lines.line_width
     hl, vl = line_runs(mask, lw)
     cand = candidates(mask, hl, vl, lw)
     empty = np.zeros((0, 5), np.float64)
     if len(cand) == 0:
         return empty
     band = max(1, int(round(0.6 * lw)))
-    maps = _Maps(mask, hl, vl, band)
+    maps = _Maps(mask, hl, vl, band, lines.unknown)
     cand = _snap(cand, maps, reach=max(2, lw // 2 + 1))
     cand = cand[(cand[:, 2] - cand[:, 0] >= 2) & (cand[:, 3] - cand[:, 1] >= 2)]
     cand = np.unique(cand, axis=0)
@@ -556,6 +595,12 @@ def decode(answer: Any, size: tuple[int, int], image: np.ndarray | None = None,
     # below real frames
     small = _is_small(cand, lw)
     scores = np.where(small, scores * (0.8 if image is not None else 0.5), scores)
+    if image is None:
+        # and it must be the saturated blue we draw: blue things in photos rarely are
+        for i in np.flatnonzero(small & (scores >= min_score)):
+            x0, y0, x1, y1 = cand[i]
+            if lines.blueness[y0:y1, x0:x1].max(initial=0) < _SMALL_BLUE_MIN:
+                scores[i] = 0.0
     ok = scores >= min_score
     if not ok.any():
         return empty
