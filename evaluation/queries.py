@@ -9,9 +9,9 @@ The evaluator adds, for every image with det or seg samples, ``absent_per_image`
 -1: every class) for classes that are *not* in the image: drawn, seeded by (``seed``, task, dataset,
 stem), from the classes that have that task's samples somewhere in the dataset's eval pairs (the full
 class list on the real validation sets), minus every class the image has a sample for in any task
-(cls: positives, which on COCO include classes present only as crowd regions). Their sample name follows the pairs rule (``<stem>_<task>_<class_slug>``), their
-instruction is the task's template for that class (rephrased or fixed, as the pairs use), and their
-truth is "nothing": an empty mask (the reader's ignore regions kept) or no boxes (the class's crowd /
+(cls: positives, which on COCO include classes present only as crowd regions). Their sample name
+follows the pairs rule (``<stem>_<task>_<class_slug>``), their instruction is the task's template for
+that class (rephrased or fixed, as the pairs use), and their truth is "nothing": an empty mask (the reader's ignore regions kept) or no boxes (the class's crowd /
 difficult boxes, if any, stay ignore regions). A box or mask drawn for them is a false positive in the
 standard metrics (COCOeval: unmatched detections of a category; mIoU: pixels added to the class's union).
 
