@@ -9,5 +9,8 @@
   project's scoring for ``--protocol instructcv``;
 - ``answers`` / ``inference``: the answers cache and running a model over the queries;
 - ``scoring``: answers + truth -> metrics.json (DESIGN.md section 6);
+- ``report``: what ``evaluate.py`` prints (metrics, absent-class summary, failures);
 - ``table``: merging result files into the paper's table (Markdown, CSV, PNG).
+
+docs/ARCHITECTURE.md section 6 lists the interfaces.
 """
