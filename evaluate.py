@@ -223,9 +223,92 @@ def _settings(args: argparse.Namespace) -> dict:
             "use_ema": args.use_ema, "device": args.device, "dtype": args.dtype}  # fmt: skip
 
 
-def run_evaluation(args: argparse.Namespace) -> int:
-    from evaluation import protocols, report
+def answer_with_model(args: argparse.Namespace, queries: list[dict], out: Path) -> tuple[Path, object, dict]:
+    """Fill the answers cache for ``queries`` with ``--ckpt``; (cache folder, Generation, meta entries)."""
     from evaluation.answers import AnswerCache, answer_index
+    from evaluation.inference import generate_answers, load_model
+
+    cache = AnswerCache(Path(args.predictions) if args.predictions else out.with_name(out.stem + "_answers"))
+    settings = _settings(args)
+    wanted = {q["sample"] for q in queries}
+    if args.overwrite:
+        cache.forget(sorted(wanted))
+    existing = {s for s in answer_index(cache.root) if s in wanted}
+    note = cache.check_settings(settings, len(existing))
+    if note:
+        print(f"note: {note}")
+
+    def get_model():
+        model = load_model(args.ckpt, device=args.device, dtype=args.dtype, scheduler=args.scheduler,
+                           use_ema=args.use_ema, allow_unsafe_pickle=args.allow_unsafe_pickle,
+                           verbose=args.verbose)  # fmt: skip
+        cache.write_settings(
+            settings
+        )  # only once the model has loaded: a failed load must not claim the cache
+        return model
+
+    generation = generate_answers(queries, args.pairs, cache, get_model, have=existing, steps=args.steps,
+                                  cfg_text=args.cfg_text, cfg_image=args.cfg_image, resolution=args.resolution,
+                                  seed=args.seed, batch_size=args.batch_size, progress=not args.quiet)  # fmt: skip
+    print(f"answers: {generation.generated} generated, {generation.reused} reused from {cache.root}")
+    meta = {"settings": settings,
+            "generation": {"generated": generation.generated, "reused": generation.reused,
+                           "model_loaded": generation.model_loaded,
+                           "failed": [{"sample": s, "reason": r} for s, r in generation.failed]}}  # fmt: skip
+    return cache.root, generation, meta
+
+
+def describe_run(args: argparse.Namespace, qs, result, predictions: Path, problems: list[str]) -> dict:
+    """The ``.meta.json`` content: what was scored, how, and everything that went wrong."""
+    from evaluation import protocols
+
+    absent_scored = qs.n_absent - result.absent_unscored
+    return {
+        "model": args.model_name or (Path(args.ckpt).name if args.ckpt else predictions.resolve().name),
+        "mode": "ckpt" if args.ckpt else "predictions",
+        "pairs": str(Path(args.pairs).resolve()),
+        "predictions": str(predictions.resolve()),
+        "protocol": args.protocol,
+        "queries": {"scored": result.n_queries, "pairs_samples": qs.n_pairs, "absent_generated": qs.n_absent,
+                    "absent_scored": absent_scored, "absent_per_image": args.absent_per_image,
+                    "limit": args.limit, "seed": args.seed, "tasks": args.tasks, "datasets": args.datasets},
+        "protocols": {f"{t}/{d}": protocols.describe(t, d) for t, per in result.metrics.items() for d in per},
+        "absent": result.absent,
+        "failures": [{"sample": s, "reason": r} for s, r in result.failures],
+        "skipped": [{"sample": s, "reason": r} for s, r in result.skipped],
+        "ground_truth_fallbacks": {k: {"queries": n, "reason": why} for k, (n, why) in result.fallbacks.items()},
+        "pairs_problems": problems,
+    }  # fmt: skip
+
+
+def print_report(qs, result, generation, problems: list[str], out: Path, seconds: float) -> None:
+    """Metrics table and notes on stdout, problems on stderr, then the one-line summary."""
+    from evaluation import report
+
+    lines = report.metrics_lines(result.metrics)
+    lines += report.original_lines(result.metrics)
+    lines += report.absent_lines(result, qs.n_absent)
+    lines += report.fallback_lines(result)
+    print("\n".join(lines))
+    errors = report.problem_lines("unusable lines in the pairs index", [(p, "") for p in problems])
+    errors += report.problem_lines("answers missing or unreadable, scored as blank answers", result.failures)
+    errors += report.problem_lines("queries not scored (no usable ground truth)", result.skipped)
+    if generation is not None:
+        errors += report.problem_lines("queries the model could not answer", generation.failed)
+    if errors:
+        print("\n".join(errors), file=sys.stderr)
+    absent = qs.n_absent - result.absent_unscored
+    parts = [f"done: {result.n_queries} queries scored ({qs.n_pairs} pairs samples"
+             + (f" + {absent} absent-class" if absent else "") + f") in {seconds:.1f} s"]  # fmt: skip
+    if result.failures:
+        parts.append(f"{len(result.failures)} answers missing/unreadable (scored blank)")
+    if result.skipped:
+        parts.append(f"{len(result.skipped)} not scored")
+    print(", ".join(parts) + f" -> {out}")
+
+
+def run_evaluation(args: argparse.Namespace) -> int:
+    from evaluation.answers import answer_index
     from evaluation.pairs import read_pairs
     from evaluation.queries import TASK_ALIASES, TASK_TAGS, build_queries, parse_names
     from evaluation.scoring import score_queries
@@ -244,88 +327,24 @@ def run_evaluation(args: argparse.Namespace) -> int:
     qs = build_queries(rows, tasks=parse_names(args.tasks, "--tasks", TASK_TAGS, TASK_ALIASES),
                        datasets=parse_names(args.datasets, "--datasets"), limit=args.limit, seed=args.seed,
                        absent_per_image=args.absent_per_image)  # fmt: skip
-
     for note in qs.notes:
         print(f"note: {note}")
-    meta: dict = {"mode": "ckpt" if args.ckpt else "predictions", "pairs": str(Path(args.pairs).resolve()),
-                  "protocol": args.protocol}  # fmt: skip
-    generation = None
+
+    generation, run_meta = None, {}
     if args.ckpt:
-        from evaluation.inference import generate_answers, load_model
-
-        cache = AnswerCache(
-            Path(args.predictions) if args.predictions else out.with_name(out.stem + "_answers")
-        )
-        settings = _settings(args)
-        wanted = {q["sample"] for q in qs.queries}
-        if args.overwrite:
-            cache.forget(sorted(wanted))
-        existing = {s for s in answer_index(cache.root) if s in wanted}
-        note = cache.check_settings(settings, len(existing))
-        if note:
-            print(f"note: {note}")
-
-        def get_model():
-            model = load_model(args.ckpt, device=args.device, dtype=args.dtype, scheduler=args.scheduler,
-                               use_ema=args.use_ema, allow_unsafe_pickle=args.allow_unsafe_pickle,
-                               verbose=args.verbose)  # fmt: skip
-            cache.write_settings(
-                settings
-            )  # only once the model loaded: a failed load must not claim the cache
-            return model
-
-        generation = generate_answers(qs.queries, args.pairs, cache, get_model, have=existing, steps=args.steps,
-                                      cfg_text=args.cfg_text, cfg_image=args.cfg_image, resolution=args.resolution,
-                                      seed=args.seed, batch_size=args.batch_size, progress=not args.quiet)  # fmt: skip
-        predictions = cache.root
-        meta["settings"] = settings
-        meta["generation"] = {"generated": generation.generated, "reused": generation.reused,
-                              "model_loaded": generation.model_loaded,
-                              "failed": [{"sample": s, "reason": r} for s, r in generation.failed]}  # fmt: skip
-        print(f"answers: {generation.generated} generated, {generation.reused} reused from {predictions}")
+        predictions, generation, run_meta = answer_with_model(args, qs.queries, out)
     else:
         predictions = Path(args.predictions)
         if not predictions.is_dir():
             raise UsageError(f"--predictions {predictions}: no such folder")
-    answers = answer_index(predictions)
-    result = score_queries(qs.queries, args.pairs, answers, protocol=args.protocol, data_roots=data_roots,
-                           classes=qs.classes, progress=not args.quiet)  # fmt: skip
+    result = score_queries(qs.queries, args.pairs, answer_index(predictions), protocol=args.protocol,
+                           data_roots=data_roots, classes=qs.classes, progress=not args.quiet)  # fmt: skip
 
-    name = args.model_name or (Path(args.ckpt).name if args.ckpt else predictions.resolve().name)
-    meta = {"model": name, **meta, "predictions": str(Path(predictions).resolve()),
-            "queries": {"scored": result.n_queries, "pairs_samples": qs.n_pairs, "absent_generated": qs.n_absent,
-                        "absent_scored": qs.n_absent - result.absent_unscored, "absent_per_image": args.absent_per_image,
-                        "limit": args.limit, "seed": args.seed, "tasks": args.tasks, "datasets": args.datasets},
-            "protocols": {f"{t}/{d}": protocols.describe(t, d) for t, per in result.metrics.items() for d in per},
-            "absent": result.absent,
-            "failures": [{"sample": s, "reason": r} for s, r in result.failures],
-            "skipped": [{"sample": s, "reason": r} for s, r in result.skipped],
-            "ground_truth_fallbacks": {k: {"queries": n, "reason": why} for k, (n, why) in result.fallbacks.items()},
-            "pairs_problems": problems}  # fmt: skip
     write_json(out, result.metrics, indent=2)
+    meta = {**describe_run(args, qs, result, predictions, problems), **run_meta}
     meta["seconds"] = round(time.perf_counter() - start, 2)
     write_json(meta_path(out), meta, indent=2)
-
-    lines = report.metrics_lines(result.metrics)
-    lines += report.original_lines(result.metrics)
-    lines += report.absent_lines(result, qs.n_absent)
-    lines += report.fallback_lines(result)
-    print("\n".join(lines))
-    errors = report.problem_lines("unusable lines in the pairs index", [(p, "") for p in problems])
-    errors += report.problem_lines("answers missing or unreadable, scored as blank answers", result.failures)
-    errors += report.problem_lines("queries not scored (no usable ground truth)", result.skipped)
-    if generation is not None:
-        errors += report.problem_lines("queries the model could not answer", generation.failed)
-    if errors:
-        print("\n".join(errors), file=sys.stderr)
-    parts = [f"done: {result.n_queries} queries scored ({qs.n_pairs} pairs samples"
-             + (f" + {qs.n_absent - result.absent_unscored} absent-class" if qs.n_absent - result.absent_unscored else "")
-             + f") in {time.perf_counter() - start:.1f} s"]  # fmt: skip
-    if result.failures:
-        parts.append(f"{len(result.failures)} answers missing/unreadable (scored blank)")
-    if result.skipped:
-        parts.append(f"{len(result.skipped)} not scored")
-    print(", ".join(parts) + f" -> {out}")
+    print_report(qs, result, generation, problems, out, time.perf_counter() - start)
     bad = problems or result.failures or result.skipped or (generation is not None and generation.failed)
     return EXIT_PARTIAL if bad else EXIT_OK
 
