@@ -83,6 +83,7 @@ DEFAULT_MIN_SCORE = 0.3
 _WEAK, _STRONG = 30, 80  # how much bluer than its surroundings (top-hat) a line pixel must be
 _BLUE_MIN = 10  # B - max(R, G) of the pixel itself
 _SMALL_BLUE_MIN = 200  # ... somewhere in a box too small to have a hole, when the input is not given
+_KNOWN_MIN = 40  # with the input: how far from pure blue an input pixel must be for a line on it to show
 _B_MIN = 60
 
 
@@ -154,7 +155,7 @@ def _blue_added(answer: np.ndarray, image: np.ndarray, where: np.ndarray) -> tup
     v = np.asarray(BLUE, np.int32) - i
     dv = ((a - i) * v).sum(axis=1)
     vv = (v * v).sum(axis=1)
-    known = vv >= 60 * 60
+    known = vv >= _KNOWN_MIN ** 2
     level.reshape(-1)[idx] = np.where(known, np.clip((255 * dv) // np.maximum(vv, 1), 0, 255), 0)
     unknown.reshape(-1)[idx] = ~known
     return level, unknown
@@ -508,6 +509,11 @@ def line_maps(answer: Any, size: tuple[int, int], image: np.ndarray | None = Non
     unknown = None
     if image is not None:
         level, unknown = _blue_added(ans, resize_to(as_rgb(image), (width, height)), blue >= _BLUE_MIN)
+        if lw >= 4:
+            # blur and JPEG mix a blue backdrop into the edges of the objects on it, which reads
+            # as 1-2 px of "added blue" along their outlines: an opening removes what is thinner
+            # than any drawn line
+            level = cv2.morphologyEx(level, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     else:
         level = blue
     # signed top-hat with a square wider than a line: how much bluer than its surroundings a pixel
