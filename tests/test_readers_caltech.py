@@ -153,3 +153,29 @@ def test_synthetic_caltech_counts(tmp_path):
     samples = list(caltech.iter_samples(root, "eval", ["cls"], {"neg_per_image": 1}))
     assert len(samples) == 2 * len(test)
     assert all(load_rgb(s.image).mode == "RGB" for s in samples if s.positive)
+
+
+# --- end to end: format_dataset writes the pairs, reopened and decoded with tasks/ ---
+
+
+def test_pairs_built_from_the_synthetic_release(tmp_path):
+    import tasks
+    from dataset_creation import format_dataset, synthetic, writer
+
+    root = tmp_path / "caltech"
+    synthetic.write_caltech(root, num_train=12, num_eval=8, size=64, seed=0)
+    out = tmp_path / "pairs"
+    for split in ("train", "eval"):
+        assert not format_dataset.build(out, [root], ["cls"], split=split, progress=False).skipped
+    rows = writer.read_index(out)
+    for split in ("train", "eval"):
+        items, _ = caltech.list_split(root, split)
+        assert sorted(r["source"] for r in rows if r["split"] == split and r["positive"]) == sorted(
+            p.relative_to(root.resolve()).as_posix() for p, _ in items
+        )
+    assert len(rows) == 2 * (
+        len(caltech.list_split(root, "train")[0]) + len(caltech.list_split(root, "eval")[0])
+    )
+    for row in rows:
+        target = np.asarray(Image.open(out / row["sample"] / f"{row['stem']}_1.png").convert("RGB"))
+        assert tasks.classification.decode(target, *row["colors"])[0] == row["positive"]

@@ -237,3 +237,26 @@ def test_synthetic_imagenet_counts_labels_and_odd_jpegs(tmp_path):
             modes.add(Image.open(s.image).mode)
             assert load_rgb(s.image).mode == "RGB"
     assert {"CMYK", "L"} <= modes
+
+
+# --- end to end: format_dataset writes the pairs, reopened and decoded with tasks/ ---
+
+
+def test_pairs_built_from_the_synthetic_release(tmp_path):
+    import tasks
+    from dataset_creation import format_dataset, synthetic, writer
+
+    root = tmp_path / "imagenet"
+    synthetic.write_imagenet(root, num_train=8, num_eval=4, size=64, seed=0)
+    out = tmp_path / "pairs"
+    for split in ("train", "eval"):
+        assert not format_dataset.build(
+            out, [root], ["cls"], split=split, neg_per_image=2, progress=False
+        ).skipped
+    rows = writer.read_index(out)
+    n_files = {"train": len(list(root.glob("train/*/*.JPEG"))), "eval": len(list(root.glob("val/*/*.JPEG")))}
+    assert Counter(r["split"] for r in rows) == {s: 3 * n for s, n in n_files.items()}
+    for row in rows:
+        target = np.asarray(Image.open(out / row["sample"] / f"{row['stem']}_1.png").convert("RGB"))
+        assert tasks.classification.decode(target, *row["colors"])[0] == row["positive"]
+        assert Image.open(out / row["sample"] / f"{row['stem']}_0.jpg").mode == "RGB"  # CMYK and L inputs too

@@ -162,3 +162,26 @@ def test_synthetic_nyuv2_counts_and_metres(tmp_path):
             assert 0.4 < valid.min() and valid.max() <= 10.0
             assert np.median(np.clip(np.round(valid * 25.5), 0, 255)) > 30  # not nearly black
     assert not sources["train"] & sources["eval"]
+
+
+# --- end to end: format_dataset writes the pairs, reopened and decoded with tasks/ ---
+
+
+def test_pairs_built_from_the_real_nyu_sample(nyu_root, tmp_path):
+    import tasks
+    from dataset_creation import format_dataset, writer
+
+    out = tmp_path / "pairs"
+    report = format_dataset.build(out, [nyu_root], ["depes"], split="train", progress=False)
+    assert len(report.skipped) == 24230  # the real list names 24,231 pairs; one is on disk
+    (row,) = writer.read_index(out)
+    assert row["gt"] == "bookstore_0001d/sync_depth_00001.png" and row["dataset"] == "nyuv2"
+    raw_mm = np.asarray(Image.open(nyu_root / row["gt"])).astype(np.float64)
+    target = np.asarray(Image.open(out / row["sample"] / f"{row['stem']}_1.png"))
+    assert target.ndim == 2 or np.ptp(target, axis=-1).max() == 0
+    decoded = tasks.depth.decode(target, (raw_mm.shape[1], raw_mm.shape[0]))
+    valid = raw_mm > 0
+    assert np.abs(decoded[valid] - raw_mm[valid] / 1000.0).max() <= 0.5 / 25.5 + 1e-6
+    assert (decoded[~valid] == 0).all()
+    grey = target if target.ndim == 2 else target[..., 0]
+    assert np.median(grey[valid]) > 30  # not the nearly black target of an 8-bit read

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -275,3 +276,58 @@ def test_synthetic_pets_counts_and_ground_truth(syn_pets):
         _listed(syn_pets, "trainval.txt") + _listed(syn_pets, "test.txt")
     )
     assert unlisted and not {f"images/{n}.jpg" for n in unlisted} & (seen["train"] | seen["eval"])
+
+
+# --- end to end: format_dataset writes the pairs, reopened and decoded with tasks/ ---
+
+
+def test_pairs_built_from_the_real_pets_files(pets_root, tmp_path):
+    import json
+
+    import tasks
+    from dataset_creation import format_dataset, writer
+
+    out = tmp_path / "pairs"
+    reports = {
+        split: format_dataset.build(out, [pets_root], TASKS, split=split, progress=False)
+        for split in ("train", "eval")
+    }
+    rows = writer.read_index(out)
+    for split, list_name in (("train", "trainval.txt"), ("eval", "test.txt")):
+        listed = _listed(pets_root, list_name)
+        present = [n for n in listed if (pets_root / "images" / f"{n}.jpg").is_file()]
+        xmls = [n for n in present if (pets_root / "annotations" / "xmls" / f"{n}.xml").is_file()]
+        per_image_cls = (
+            4 if split == "train" else 2
+        )  # species x2 + breed + 1 negative; eval: breed + 1 negative
+        expected = {"cls": per_image_cls * len(present), "seg": len(present)} | (
+            {"det": len(xmls)} if xmls else {}
+        )
+        assert dict(Counter(r["task"] for r in rows if r["split"] == split)) == expected
+        assert len(reports[split].skipped) == len(listed) - len(present)
+    train = {r["source"] for r in rows if r["split"] == "train"}
+    assert not train & {r["source"] for r in rows if r["split"] == "eval"}
+    for row in rows:
+        folder = out / row["sample"]
+        raw = Image.open(pets_root / row["source"])
+        stored = Image.open(folder / f"{row['stem']}_0.jpg")
+        target = np.asarray(Image.open(folder / f"{row['stem']}_1.png").convert("RGB"))
+        assert stored.mode == "RGB" and stored.size == raw.size  # RGBA PNG named .jpg stored as RGB JPEG
+        if row["task"] == "seg":
+            trimap = np.asarray(Image.open(pets_root / row["gt"]))
+            assert np.array_equal(tasks.segmentation.decode(target, raw.size), trimap == 1)
+        elif row["task"] == "det":
+            boxes = json.loads((folder / "bbox.json").read_text())["bbox"]
+            xml = (pets_root / "annotations" / "xmls" / f"{row['stem'][5:]}.xml").read_text()
+            expected = [
+                [float(v) for v in m]
+                for m in re.findall(
+                    r"<xmin>(\d+)</xmin><ymin>(\d+)</ymin><xmax>(\d+)</xmax><ymax>(\d+)</ymax>", xml
+                )
+            ]
+            assert boxes == expected
+            decoded = tasks.detection.decode(target, raw.size, np.asarray(stored))
+            assert len(decoded) == 1 and np.allclose(decoded[0, :4], expected[0], atol=3)
+        else:
+            present, _ = tasks.classification.decode(target, *row["colors"])
+            assert present == row["positive"]

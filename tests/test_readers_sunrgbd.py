@@ -148,3 +148,24 @@ def test_synthetic_sunrgbd_counts_and_wrapped_depths(tmp_path):
     np.testing.assert_allclose(
         sunrgbd.decode_depth(synthetic_depth.sunrgbd_encode(mm)), mm / 1000.0, rtol=1e-6
     )
+
+
+# --- end to end: format_dataset writes the pairs, reopened and decoded with tasks/ ---
+
+
+def test_pairs_built_from_the_synthetic_release(tmp_path):
+    import tasks
+    from dataset_creation import format_dataset, synthetic, writer
+
+    root = tmp_path / "sun"
+    synthetic.write_sunrgbd(root, num_eval=5, seed=0)
+    out = tmp_path / "pairs"
+    report = format_dataset.build(out, [root], ["depes"], progress=False)  # the default split: eval
+    rows = writer.read_index(out)
+    assert not report.skipped and len(rows) == 5 and {r["split"] for r in rows} == {"eval"}
+    for row in rows:
+        depth = sunrgbd.load_ground_truth(root, row)
+        target = np.asarray(Image.open(out / row["sample"] / f"{row['stem']}_1.png"))
+        decoded = tasks.depth.decode(target, (depth.shape[1], depth.shape[0]))
+        valid = depth > 0
+        assert np.abs(decoded[valid] - np.minimum(depth[valid], 10.0)).max() <= 0.5 / 25.5 + 1e-6
