@@ -237,3 +237,25 @@ def test_non_jpeg_input_is_stored_once_as_full_size_jpeg(realdata: Path, tmp_pat
     assert np.abs(pixels.astype(int) - np.asarray(rgba.convert("RGB"), dtype=int)).mean() < 2.0  # quality 95
     target = np.asarray(Image.open(out / "coco_000000194216_det_bear" / "coco_000000194216_1.png"))
     assert np.array_equal(target[0, :50], pixels[0, :50])  # drawn on the stored pixels
+
+
+def test_exif_rotation_follows_the_annotation(realdata: Path, tmp_path: Path) -> None:
+    # a photo stored sideways with EXIF orientation 6, annotated (json width/height) as displayed
+    root = tmp_path / "coco"
+    shutil.copytree(realdata / "coco", root)
+    src = root / "val2017" / "000000343934.jpg"
+    upright = Image.open(src).convert("RGB")  # 640x480, as the json says
+    sideways = upright.transpose(Image.Transpose.ROTATE_90)  # 480x640 on disk
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    os.chmod(src, 0o644)
+    sideways.save(src, quality=95, exif=exif)
+    out = tmp_path / "pairs"
+    report = format_dataset.build(out, [root], ["det"], split="eval", progress=False)
+    assert report.skipped == []
+    with Image.open(out / ".images" / "coco" / "coco_000000343934.jpg") as im:
+        assert im.size == upright.size and im.getexif().get(0x0112, 1) == 1  # upright, no tag left to re-apply
+        stored = np.asarray(im.convert("RGB"), dtype=int)
+    diff = np.abs(stored - np.asarray(upright, dtype=int)).mean()  # two JPEG generations of a noisy photo
+    wrong = np.abs(stored - np.asarray(upright.transpose(Image.Transpose.ROTATE_180), dtype=int)).mean()
+    assert diff < 6.0 and wrong > 5 * diff
