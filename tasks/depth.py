@@ -70,18 +70,38 @@ def encode(depth_m: np.ndarray) -> np.ndarray:
     return np.where(valid, grey, 0).astype(np.uint8)
 
 
+_HOLE = 2.0  # grey levels: darker than this is a "no data" region of the answer
+
+
 def decode(answer: Any, size: tuple[int, int]) -> np.ndarray:
-    """Depth in metres (float32 (H, W)) at ``size = (width, height)`` from a grey answer."""
+    """Depth in metres (float32 (H, W)) at ``size = (width, height)`` from a grey answer.
+
+    Resizing and JPEG blend the black "no data" regions of an answer into the pixels around them,
+    which then read too near. A pixel within a few pixels of such a region that is more than 10 %
+    darker than the farthest value around it takes that value (blending with black only darkens).
+    """
     width, height = check_size(size)
-    return (resize_to(as_gray(answer), (width, height)) / SCALE).astype(np.float32)
+    grey = resize_to(as_gray(answer), (width, height))
+    holes = grey < _HOLE
+    if min(width, height) >= 32 and holes.any() and not holes.all():
+        # the blend reaches about 1.5 answer pixels at a model's 256 px, scaled to the input size
+        radius = max(2, int(round(1.5 * max(width, height) / 256)))
+        kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+        near = (cv2.dilate(holes.view(np.uint8), kernel) > 0) & ~holes
+        farthest = cv2.dilate(np.where(holes, 0, grey).astype(np.float32), kernel)
+        grey = np.where(near & (grey < 0.9 * farthest), farthest, grey)
+    return (grey / SCALE).astype(np.float32)
 
 
 def eigen_crop_mask(height: int, width: int) -> np.ndarray:
     """The Eigen crop as a boolean mask, scaled from 640x480 to ``height`` x ``width``."""
     r0, r1, c0, c1 = EIGEN_CROP
+
+    def half_up(v: float) -> int:  # Python's round() would send 22.5 to 22
+        return int(np.floor(v + 0.5))
+
     mask = np.zeros((height, width), bool)
-    mask[int(round(r0 * height / 480)):int(round(r1 * height / 480)),
-         int(round(c0 * width / 640)):int(round(c1 * width / 640))] = True
+    mask[half_up(r0 * height / 480):half_up(r1 * height / 480), half_up(c0 * width / 640):half_up(c1 * width / 640)] = True
     return mask
 
 
