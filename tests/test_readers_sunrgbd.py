@@ -166,6 +166,8 @@ def test_pairs_built_from_the_synthetic_release(tmp_path):
     for row in rows:
         depth = sunrgbd.load_ground_truth(root, row)
         target = np.asarray(Image.open(out / row["sample"] / f"{row['stem']}_1.png"))
-        decoded = tasks.depth.decode(target, (depth.shape[1], depth.shape[0]))
         valid = depth > 0
-        assert np.abs(decoded[valid] - np.minimum(depth[valid], 10.0)).max() <= 0.5 / 25.5 + 1e-6
+        assert np.array_equal(target, np.where(valid, np.clip(np.rint(depth * 25.5), 1, 255), 0))
+        decoded = tasks.depth.decode(target, (depth.shape[1], depth.shape[0]))
+        close = np.abs(decoded[valid] - np.minimum(depth[valid], 10.0)) <= 0.5 / 25.5 + 1e-6
+        assert close.mean() > 0.95  # decode may retouch pixels beside no-data holes
