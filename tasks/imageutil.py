@@ -38,8 +38,14 @@ def as_rgb(image: Any) -> np.ndarray:
 def as_gray(image: Any) -> np.ndarray:
     """Any answer image as float32 (H, W): the mean of the colour channels (no luma weighting)."""
     arr = as_array(image)
+    if arr.ndim == 3 and arr.shape[2] >= 3:
+        if arr.dtype not in (np.uint8, np.uint16, np.int16, np.float32, np.float64):
+            arr = arr.astype(np.float32)
+        r, g, b = cv2.split(np.ascontiguousarray(arr[:, :, :3]))
+        total = cv2.add(cv2.add(r, g, dtype=cv2.CV_32F), b, dtype=cv2.CV_32F)
+        return cv2.multiply(total, 1.0 / 3.0)
     if arr.ndim == 3:
-        arr = arr[:, :, :3].astype(np.float32).mean(axis=2) if arr.shape[2] > 1 else arr[:, :, 0]
+        arr = arr[:, :, 0]
     return arr.astype(np.float32, copy=False)
 
 
