@@ -6,9 +6,11 @@
     python main.py --export logs/<run> --to models/instructcv
 
 Every knob is a plain value in the YAML (see DEFAULTS below for all of them); ``key.path=value``
-arguments override it. A run lives in ``logs/<timestamp>_<name>/``: ``config.yaml``,
-``checkpoints/last.ckpt`` (+ periodic ``step*.ckpt``), ``csv/metrics.csv``, ``tensorboard/``,
-``images/`` (preview grids) and ``export/`` (the EMA model as a diffusers folder).
+arguments override it. A run lives in ``logs/<timestamp>_<name>/``: ``config.yaml`` (the merged
+config; ``configs/<launch>.yaml`` keeps every launch's), ``checkpoints/last.ckpt`` (+ periodic
+``step*.ckpt``), ``csv/<launch>/metrics.csv`` and ``tensorboard/`` (loss, lr, images/s), ``images/``
+(preview grids), ``rank_checksums.json`` (the ranks' final weights agree) and ``export/`` (the EMA
+model as a diffusers folder). The checkpoint layout: docs/ARCHITECTURE.md section 4.
 """
 
 from __future__ import annotations

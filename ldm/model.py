@@ -152,6 +152,16 @@ class InstructCVModel(pl.LightningModule):
 
     def on_train_start(self) -> None:
         self._generator = None  # reseed from (seed, rank, global_step), also after a resume
+        # A resumed optimiser comes back with the learning rate it was saved with; the config's wins.
+        for optimizer in self.trainer.optimizers:
+            for group in optimizer.param_groups:
+                if "initial_lr" in group:  # under the warm-up schedule: keep its current factor
+                    factor = group["lr"] / group["initial_lr"] if group["initial_lr"] else 1.0
+                    group["initial_lr"], group["lr"] = self.lr, self.lr * factor
+                else:
+                    group["lr"] = self.lr
+        for config in self.trainer.lr_scheduler_configs:
+            config.scheduler.base_lrs = [self.lr] * len(config.scheduler.base_lrs)
 
     def optimizer_step(self, epoch: int, batch_idx: int, optimizer, optimizer_closure=None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)

@@ -148,7 +148,7 @@ def test_resume_auto_continues_at_the_saved_step_with_the_saved_optimizer(tmp_pa
 
     monkeypatch.setattr(InstructCVModel, "on_train_start", probe)
     monkeypatch.delenv(main_py.RUN_DIR_ENV, raising=False)
-    assert main_py.main([*common, "--resume", "auto", "lightning.trainer.max_steps=6"]) == 0
+    assert main_py.main([*common, "--resume", "auto", "lightning.trainer.max_steps=6", "model.params.lr=5e-5"]) == 0
     assert only_run(tmp_path / "logs") == run  # same run folder, no new one
 
     assert seen["step"] == 4 and seen["ema_updates"] == 4
@@ -160,6 +160,8 @@ def test_resume_auto_continues_at_the_saved_step_with_the_saved_optimizer(tmp_pa
     final = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert final["global_step"] == 6
     assert all(float(s["step"]) == 6 for s in final["optimizer_states"][0]["state"].values())  # AdamW kept counting
+    assert saved["optimizer_states"][0]["param_groups"][0]["lr"] == 1e-4
+    assert final["optimizer_states"][0]["param_groups"][0]["lr"] == 5e-5  # the resumed run's config wins
     assert len(list((run / "csv").glob("*/metrics.csv"))) == 2  # one per launch, the first one kept
 
 
