@@ -7,19 +7,29 @@ image border.
 
 Reading an answer back (``decode``) must survive what a diffusion model and JPEG do to thin lines
 (blur, colour shifts, chroma bleeding) and must not turn blue things of the photo (sky, shirts,
-graffiti) into boxes. It works on the answer at the input's size, vectorised with OpenCV:
+graffiti) into boxes. It works on the answer at the input's size, vectorised with OpenCV; the only
+Python loops run over candidate boxes, never over pixels:
 
-1. blue mask: pixels clearly bluer than red and green; when the input ``image`` is given, only
-   where the answer is bluer than the input was (blue already in the photo is not an answer);
-2. thick blue regions (sky, a blue car) are removed with a square opening: box lines are thin;
-3. long straight runs (line openings) give horizontal and vertical line masks; where they meet
-   are junctions, each classified by the directions its lines leave it, which gives corner points;
-4. candidate boxes pair top-left with bottom-right and top-right with bottom-left corners (plus the
-   outline of every small isolated blue component), and each is scored by how completely its four
-   edges are blue, whether its corners are filled, whether lines run on past its corners (as they
-   do for the intersection of two overlapping boxes) and whether its lines are thicker than drawn;
-5. non-maximum suppression, then the outer edges of each kept box are refined to sub-pixel
-   precision from the blue profile across each edge.
+1. line strength (``line_maps``): a top-hat of the blueness B - max(R, G) with a square wider than
+   a line, so broad blue regions vanish and thin lines stay, also across red, yellow or sky; with
+   the input ``image``, the blue *added* to it instead (the projection of answer - input on
+   blue - input), and where the input was already pure blue a line could not show ("unknown");
+   hysteresis and a half-of-local-peak cut give a line mask of about the drawn width;
+2. straight runs at least three line widths long give horizontal and vertical line masks; where
+   they meet are junctions, each classified by the directions its lines leave it (the image border
+   counts as a line, for boxes cut by it), which gives corner points;
+3. candidate boxes pair top-left with bottom-right and top-right with bottom-left corners, plus the
+   outline of every blue component (small boxes are filled patches); each edge is snapped onto the
+   outer side of its line and scored (``_score``) by how completely its edges are drawn, whether
+   its corners are filled, whether lines run on past its corners (as they do for the overlap of
+   two boxes), whether an edge sits inside a line rather than on its outer side, and whether its
+   lines are thicker than drawn; a box too small to have a hole ranks lower, and without the input
+   must be the saturated blue we draw;
+4. a greedy explanation (``_select``): best first, a box is kept only if part of its frame is not
+   already drawn by the boxes kept before it (no duplicates, no unions or overlaps of two boxes);
+5. the outer edges of each kept box are refined to sub-pixel precision from the line profile.
+
+The score (0..1) says how complete and box-like the frame is; ``min_score`` drops the rest.
 """
 
 from __future__ import annotations
