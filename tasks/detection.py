@@ -153,21 +153,22 @@ def _blue_added(answer: np.ndarray, image: np.ndarray, where: np.ndarray) -> tup
     The projection of (answer - input) on (blue - input): a line drawn over a blue shirt still
     counts fully, blue that was in the photo counts for nothing. Where the input already is
     (almost) pure blue a drawn line is invisible: those pixels are "unknown" (uint8 mask). Only
-    the pixels in ``where`` (the blue-ish ones) are computed.
+    the pixels in ``where`` (the blue-ish ones) can count.
     """
-    level = np.zeros(answer.shape[:2], np.int16)
-    unknown = np.zeros(answer.shape[:2], np.uint8)
-    idx = np.flatnonzero(where)
-    if len(idx) == 0:
-        return level, unknown
-    a = answer.reshape(-1, 3)[idx].astype(np.int32)
-    i = image.reshape(-1, 3)[idx].astype(np.int32)
-    v = np.asarray(BLUE, np.int32) - i
-    dv = ((a - i) * v).sum(axis=1)
-    vv = (v * v).sum(axis=1)
+    f32 = cv2.CV_32F
+    ar, ag, ab = cv2.split(answer)
+    ir, ig, ib = cv2.split(image)
+    inv_b = cv2.subtract(255, ib)  # blue - input, per channel: (-ir, -ig, 255 - ib)
+    # (answer - input) . (blue - input) = (ir - ar) ir + (ig - ag) ig + (ab - ib)(255 - ib)
+    dv = cv2.multiply(cv2.subtract(ir, ar, dtype=f32), ir, dtype=f32)
+    dv = cv2.add(dv, cv2.multiply(cv2.subtract(ig, ag, dtype=f32), ig, dtype=f32))
+    dv = cv2.add(dv, cv2.multiply(cv2.subtract(ab, ib, dtype=f32), inv_b, dtype=f32))
+    vv = cv2.add(cv2.add(cv2.multiply(ir, ir, dtype=f32), cv2.multiply(ig, ig, dtype=f32)),
+                 cv2.multiply(inv_b, inv_b, dtype=f32))
     known = vv >= _KNOWN_MIN ** 2
-    level.reshape(-1)[idx] = np.where(known, np.clip((255 * dv) // np.maximum(vv, 1), 0, 255), 0)
-    unknown.reshape(-1)[idx] = ~known
+    level = cv2.divide(dv, cv2.max(vv, 1.0), scale=255.0)
+    level = np.where(where & known, np.clip(level, 0, 255), 0).astype(np.int16)
+    unknown = (where & ~known).view(np.uint8)
     return level, unknown
 
 
