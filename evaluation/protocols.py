@@ -10,8 +10,8 @@ Standard protocol (what metrics.json reports; DESIGN.md section 6):
 | depes | nyuv2         | rmse (m), abs_rel, log10, delta1-3 per image, averaged; ground truth from the raw 16-bit millimetres, valid where 1e-3 < depth < 10 m, inside the Eigen crop (rows 45:471, columns 41:601 of 640x480); predictions clipped to [1e-3, 10] |
 | depes | sunrgbd       | as Monocular-Depth-Estimation-Toolbox scores SUN RGB-D (``SUNRGBDDataset.pre_eval``): depth from the rotated 1/8 mm PNG, ground truth and prediction capped at 8 m, valid where 1e-3 < depth < 10 m, inside rows 45:471, columns 41:601 of the image as it is (no rescaling) |
 
-``new_metric(task, dataset)`` gives that metric; it is ``tasks.new_metric`` except for SUN RGB-D depth,
-whose toolbox protocol is applied here (``ToolboxSunRgbdDepthMetric``).
+``new_metric(task, dataset)`` gives that metric: it is ``tasks.new_metric``, where every protocol of
+this table is implemented (SUN RGB-D: ``tasks.depth.SUNRGBD_CAP`` / ``SUNRGBD_CROP``).
 
 ``--protocol instructcv`` adds, under keys suffixed ``_instructcv_protocol``, what the original
 InstructCV evaluation scripts computed from the same answers (present-class queries only, as they
@@ -60,91 +60,15 @@ def describe(task: str, dataset: str) -> str:
 # Standard metrics
 
 
-class ToolboxSunRgbdDepthMetric:
-    """SUN RGB-D depth scored as Monocular-Depth-Estimation-Toolbox does (see the module docstring).
-
-    Same interface and keys as ``tasks.depth.DepthMetric``, which it feeds after capping both depths
-    at ``cap`` metres and blanking the ground truth outside the fixed crop.
-    """
-
-    CROP = (45, 471, 41, 601)  # rows, columns: absolute pixel indices, whatever the image size
-
-    def __init__(self, cap: float = 8.0):
-        from tasks.depth import DepthMetric
-
-        self.cap = float(cap)
-        self.inner = DepthMetric(eigen_crop=False, max_depth=10.0)
-
-    @property
-    def n(self) -> int:
-        return self.inner.n
-
-    def add(self, pred_m: np.ndarray, gt_m: np.ndarray) -> None:
-        gt = np.minimum(np.asarray(gt_m, dtype=np.float64), self.cap)
-        pred = np.minimum(np.asarray(pred_m, dtype=np.float64), self.cap)
-        r0, r1, c0, c1 = self.CROP
-        keep = np.zeros(gt.shape, bool)
-        keep[r0:r1, c0:c1] = True
-        self.inner.add(pred, np.where(keep, gt, 0.0))
-
-    def add_answer(self, record: dict, answer: Any, truth: np.ndarray) -> None:
-        from tasks.depth import decode
-
-        gt = np.asarray(truth, dtype=np.float32)
-        self.add(decode(answer, gt.shape[::-1]), gt)
-
-    def compute(self) -> dict:
-        return self.inner.compute()
-
-
-class ClassListAccuracy:
-    """``tasks``' classification metric, told the dataset's whole class list.
-
-    Top-1 ``accuracy`` only when every image was asked about every class of ``classes`` (the classes
-    of the dataset's cls pairs); otherwise ``verification_accuracy`` (the share of queries answered
-    right, an unreadable answer being wrong: the rule of ``tasks.classification.ClassificationMetric``).
-    Without this, a ``--limit`` subset whose images happen to share their few queried classes would
-    be scored as top-1 over those classes only.
-    """
-
-    def __init__(self, dataset: str, classes: Collection[str]):
-        import tasks
-
-        self.inner = tasks.new_metric("cls", dataset)
-        self.classes = set(classes)
-
-    @property
-    def n(self) -> int:
-        return self.inner.n
-
-    def add(self, *args: Any, **kwargs: Any) -> None:
-        self.inner.add(*args, **kwargs)
-
-    def add_answer(self, record: dict, answer: Any, truth: Any) -> None:
-        self.inner.add_answer(record, answer, truth)
-
-    def compute(self) -> dict:
-        asked: dict[str, set[str]] = defaultdict(set)
-        for image, cls, *_ in self.inner.queries:
-            asked[image].add(cls)
-        if not asked or (len(self.classes) >= 2 and all(s >= self.classes for s in asked.values())):
-            return self.inner.compute()
-        right = [pred is not None and pred == present for _i, _c, present, pred, _s in self.inner.queries]
-        return {"verification_accuracy": 100.0 * float(np.mean(right)), "n": self.n}
-
-
 def new_metric(task: str, dataset: str, classes: Collection[str] | None = None):
     """The standard metric accumulator of ``task`` on ``dataset`` (the table in the module docstring).
 
-    ``classes``: the dataset's class list for cls (see ``ClassListAccuracy``); None trusts the queries.
+    The protocols live in ``tasks`` (so the baselines score with the very same code); ``classes`` is
+    the dataset's class list for cls (top-1 only when every image was asked about all of them).
     """
     import tasks
 
-    if task == "depes" and dataset == "sunrgbd":
-        return ToolboxSunRgbdDepthMetric()
-    if task == "cls" and classes:
-        return ClassListAccuracy(dataset, classes)
-    return tasks.new_metric(task, dataset)
+    return tasks.new_metric(task, dataset, classes=classes)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -32,9 +32,12 @@ def get_task(tag: str) -> ModuleType:
     return TASKS[key]
 
 
-def new_metric(task: str, dataset: str):
-    """The metric accumulator of ``task`` with ``dataset``'s protocol."""
-    return get_task(task).new_metric(dataset)
+def new_metric(task: str, dataset: str, classes=None):
+    """The metric accumulator of ``task`` with ``dataset``'s protocol (``classes``: the cls class list)."""
+    module = get_task(task)
+    if module is classification:
+        return module.new_metric(dataset, classes)
+    return module.new_metric(dataset)
 
 
 __all__ = ["TASKS", "ParsedInstruction", "get_task", "new_metric", "parse_instruction"]

@@ -11,6 +11,7 @@ grey, another colour) is "unreadable" (``read``), which the metric counts as wro
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Collection
 from typing import Any
 
 import cv2
@@ -123,10 +124,15 @@ class ClassificationMetric:
     Otherwise each query counts on its own (answered present or absent correctly):
     ``verification_accuracy``. A query whose answer was unreadable (``predicted=None``) is wrong
     and scores 0.5. ``n`` is the number of queries.
+
+    ``classes``: the dataset's whole class list. Given, top-1 applies only when every image was asked
+    about all of them (a subset whose images share a few classes is not top-1 over the dataset);
+    without it, the classes seen in the queries stand for the list.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, classes: Collection[str] | None = None) -> None:
         self.queries: list[tuple[str, str, bool, bool | None, float]] = []
+        self.classes = set(classes) if classes else None
 
     @property
     def n(self) -> int:
@@ -152,13 +158,13 @@ class ClassificationMetric:
 
     def top1_applies(self) -> bool:
         """Was every image asked about every class (of two or more)?"""
-        classes = {q[1] for q in self.queries}
+        classes = self.classes if self.classes is not None else {q[1] for q in self.queries}
         if len(classes) < 2:
             return False
         asked: dict[str, set[str]] = {}
         for image, cls, *_ in self.queries:
             asked.setdefault(image, set()).add(cls)
-        return all(s == classes for s in asked.values())
+        return all(s >= classes for s in asked.values())
 
     def compute(self) -> dict:
         if not self.queries:
@@ -175,6 +181,6 @@ class ClassificationMetric:
         return {"verification_accuracy": 100.0 * float(np.mean(right)), "n": self.n}
 
 
-def new_metric(dataset: str) -> ClassificationMetric:
-    """The classification metric; which accuracy applies follows from the queries made."""
-    return ClassificationMetric()
+def new_metric(dataset: str, classes: Collection[str] | None = None) -> ClassificationMetric:
+    """The classification metric; which accuracy applies follows from the queries made (and ``classes``)."""
+    return ClassificationMetric(classes)

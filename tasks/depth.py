@@ -97,16 +97,21 @@ class DepthMetric:
     """rmse (m), abs_rel, log10 and delta1-3 (fractions), computed per image and averaged.
 
     Only pixels with valid ground truth count: ``min_depth < gt < max_depth`` (the usual NYUv2
-    protocol; ``gt == 0`` is no data), inside the Eigen crop when ``eigen_crop``. Predictions are
-    clipped to ``[min_depth, max_depth]``. ``n`` counts the images added.
+    protocol; ``gt == 0`` is no data), inside the Eigen crop when ``eigen_crop`` (scaled to the
+    image size) or inside ``fixed_crop`` (absolute rows/columns, as the toolbox crops SUN RGB-D).
+    ``cap`` clips ground truth and prediction to that depth before scoring (SUN RGB-D: 8 m).
+    Predictions are clipped to ``[min_depth, max_depth]``. ``n`` counts the images added.
     """
 
     KEYS = ("rmse", "abs_rel", "log10", "delta1", "delta2", "delta3")
 
-    def __init__(self, eigen_crop: bool = False, max_depth: float = MAX_DEPTH, min_depth: float = MIN_DEPTH):
+    def __init__(self, eigen_crop: bool = False, max_depth: float = MAX_DEPTH, min_depth: float = MIN_DEPTH,
+                 cap: float | None = None, fixed_crop: tuple[int, int, int, int] | None = None):
         self.eigen_crop = eigen_crop
         self.max_depth = float(max_depth)
         self.min_depth = float(min_depth)
+        self.cap = None if cap is None else float(cap)
+        self.fixed_crop = fixed_crop
         self.per_image: list[dict[str, float]] = []
         self.n = 0
 
@@ -115,10 +120,10 @@ class DepthMetric:
         pred = np.asarray(pred_m, dtype=np.float64)
         if pred.shape != gt.shape:
             pred = cv2.resize(pred, gt.shape[::-1], interpolation=cv2.INTER_LINEAR)
+        if self.cap is not None:
+            gt, pred = np.minimum(gt, self.cap), np.minimum(pred, self.cap)
         self.n += 1
-        valid = np.isfinite(gt) & (gt > self.min_depth) & (gt < self.max_depth)
-        if self.eigen_crop:
-            valid &= eigen_crop_mask(*gt.shape)
+        valid = self.scored_pixels(gt)
         if not valid.any():
             return
         g = gt[valid]
@@ -133,6 +138,21 @@ class DepthMetric:
             "delta3": float(np.mean(ratio < 1.25 ** 3)),
         })
 
+    def scored_pixels(self, gt_m: np.ndarray) -> np.ndarray:
+        """The pixels this metric scores for ground truth ``gt_m``: valid depth range and the crop."""
+        gt = np.asarray(gt_m, dtype=np.float64)
+        if self.cap is not None:
+            gt = np.minimum(gt, self.cap)
+        valid = np.isfinite(gt) & (gt > self.min_depth) & (gt < self.max_depth)
+        if self.eigen_crop:
+            valid &= eigen_crop_mask(*gt.shape)
+        if self.fixed_crop is not None:
+            r0, r1, c0, c1 = self.fixed_crop
+            inside = np.zeros(gt.shape, bool)
+            inside[r0:r1, c0:c1] = True
+            valid &= inside
+        return valid
+
     def add_answer(self, record: dict, answer: Any, truth: np.ndarray) -> None:
         """Decode ``answer`` at the ground truth's size and add it (``truth``: metres, 0 = invalid)."""
         gt = np.asarray(truth, dtype=np.float32)
@@ -144,6 +164,15 @@ class DepthMetric:
         return {**{k: float(np.mean([m[k] for m in self.per_image])) for k in self.KEYS}, "n": self.n}
 
 
+# Monocular-Depth-Estimation-Toolbox scores SUN RGB-D (SUNRGBDDataset.pre_eval) with both depths
+# capped at 8 m and a crop at these absolute rows/columns, whatever the frame size.
+SUNRGBD_CAP = 8.0
+SUNRGBD_CROP = (45, 471, 41, 601)
+
+
 def new_metric(dataset: str) -> DepthMetric:
-    """The depth metric with the dataset's protocol: the Eigen crop for NYUv2."""
-    return DepthMetric(eigen_crop=str(dataset).lower() in ("nyuv2", "nyu", "nyu_v2"))
+    """The depth metric with the dataset's protocol: Eigen crop for NYUv2, the toolbox's for SUN RGB-D."""
+    name = str(dataset).lower()
+    if name == "sunrgbd":
+        return DepthMetric(cap=SUNRGBD_CAP, fixed_crop=SUNRGBD_CROP)
+    return DepthMetric(eigen_crop=name in ("nyuv2", "nyu", "nyu_v2"))

@@ -332,13 +332,12 @@ def test_per_image_iou_mean():
 
 
 def test_sunrgbd_depth_is_capped_at_8m_and_cropped_as_the_toolbox_does():
-    from evaluation.protocols import ToolboxSunRgbdDepthMetric, new_metric
+    from evaluation.protocols import new_metric
 
-    assert isinstance(new_metric("depes", "sunrgbd"), ToolboxSunRgbdDepthMetric)
     gt = np.full((530, 730), 9.0)  # a kv2 frame size: the crop is absolute, not scaled
     pred = np.full_like(gt, 9.5)
     pred[100, 100] = 7.0
-    m = ToolboxSunRgbdDepthMetric()
+    m = new_metric("depes", "sunrgbd")
     m.add(pred, gt)
     n_valid = (471 - 45) * (601 - 41)
     assert m.compute()["rmse"] == pytest.approx(
@@ -454,7 +453,7 @@ def _input_sample(pairs: Path, sample: str) -> str:
 
 
 def test_top1_only_when_every_class_of_the_dataset_was_asked():
-    from evaluation.protocols import ClassListAccuracy
+    from evaluation.protocols import new_metric
 
     def colours(present: bool) -> Image.Image:
         return Image.new("RGB", (16, 16), (255, 0, 0) if present else (0, 255, 0))
@@ -463,11 +462,11 @@ def test_top1_only_when_every_class_of_the_dataset_was_asked():
         row = {"sample": f"{image}_cls_{cls}", "stem": image, "class": cls, "colors": ["red", "green"]}
         metric.add_answer(row, colours(answer), present)
 
-    subset = ClassListAccuracy("pets", ["cat", "dog", "cow"])
+    subset = new_metric("cls", "pets", classes=["cat", "dog", "cow"])
     ask(subset, "a", "cat", True, True)
     ask(subset, "a", "dog", False, True)  # wrong
     assert subset.compute() == {"verification_accuracy": 50.0, "n": 2}  # cow never asked: not top-1
-    full = ClassListAccuracy("pets", ["cat", "dog"])
+    full = new_metric("cls", "pets", classes=["cat", "dog"])
     ask(full, "a", "cat", True, True)
     ask(full, "a", "dog", False, False)
     ask(full, "b", "cat", False, False)

@@ -321,10 +321,15 @@ def test_depth_eigen_crop():
     gt = np.full((480, 640), 3.0)
     pred = gt.copy()
     pred[:40] = 9.0  # wrong only outside the crop
-    cropped, full = dep.new_metric("nyuv2"), dep.new_metric("sunrgbd")
-    cropped.add(pred, gt)
-    full.add(pred, gt)
+    cropped, full, sun = dep.new_metric("nyuv2"), dep.new_metric("coco"), dep.new_metric("sunrgbd")
+    for metric in (cropped, full, sun):
+        metric.add(pred, gt)
     assert cropped.compute()["rmse"] == 0.0 and full.compute()["rmse"] > 1.0
+    assert sun.compute()["rmse"] == 0.0  # the toolbox's fixed crop is the same rows/columns at 640x480
+    big = np.full((530, 730), 9.0)  # a SUN RGB-D kv2 frame: the crop is absolute, depths capped at 8 m
+    sun = dep.new_metric("sunrgbd")
+    sun.add(np.where(np.arange(730) < 700, 9.5, 1.0) * np.ones((530, 1)), big)
+    assert sun.compute()["rmse"] == 0.0 and sun.scored_pixels(big).sum() == (471 - 45) * (601 - 41)
 
 
 def test_depth_add_answer_and_empty():

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         pred = estimator.predict(image)
         if estimator.output == "disparity":  # the median over exactly the pixels the metric scores
-            pred, scale = align_to_ground_truth(pred, gt, _scored_pixels(metric, gt))
+            pred, scale = align_to_ground_truth(pred, gt, metric.scored_pixels(gt))
             scales.append(scale)
         metric.add(pred, gt)
         scored += 1
@@ -149,18 +149,6 @@ def main(argv: list[str] | None = None) -> int:
           + (" (median-scaled)" if relative else "") + f" over {scored} images"
           + (f", {len(skipped)} skipped" if skipped else "") + f" -> {out} ({timer.seconds:.0f} s)")
     return skipped.exit_status
-
-
-def _scored_pixels(metric, gt):
-    """The pixels ``metric`` scores: valid depth range, and the Eigen crop when it applies."""
-    import numpy as np
-
-    valid = (gt > getattr(metric, "min_depth", 0.0)) & (gt < getattr(metric, "max_depth", np.inf))
-    if getattr(metric, "eigen_crop", False):
-        from tasks.depth import eigen_crop_mask
-
-        valid &= eigen_crop_mask(*gt.shape)
-    return valid
 
 
 if __name__ == "__main__":
