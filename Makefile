@@ -7,10 +7,11 @@ TORCH_PIP_ARGS ?=
 DEMO_STEPS ?= 1500
 DEMO_OUT ?= outputs/demo
 PYTEST_ARGS ?=
+APP_ARGS ?= --tiny
 
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: setup test demo bench lint clean-venv
+.PHONY: setup test demo app bench lint clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,13 +20,21 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[test]"
 	@touch $@
 
+# gradio (the web demo, app.py) pins pillow<13, so it is an extra: only `make test` and `make app` install it.
+$(VENV)/.installed-demo: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[test,demo]"
+	@touch $@
+
 setup: $(VENV)/.installed
 
-test: setup
+test: setup $(VENV)/.installed-demo
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: setup
 	HF_HUB_OFFLINE=1 $(PY) scripts/demo.py --steps $(DEMO_STEPS) --out $(DEMO_OUT)
+
+app: $(VENV)/.installed-demo
+	HF_HUB_OFFLINE=1 $(PY) app.py $(APP_ARGS)
 
 bench: setup
 	@set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; HF_HUB_OFFLINE=1 $(PY) $$f; done
