@@ -175,9 +175,10 @@ def unet_rows(model, size: int) -> None:
 def _print(title: str, rows: list[tuple[str, Result]]) -> None:
     base = rows[0][1].images_per_s
     print(f"\n{title}")
-    print(f"  {'path':<16} {'images/s':>9} {'vs diffusers':>13} {'peak MiB':>9}")
+    print(f"  {'path':<16} {'images/s':>9} {'s/image':>8} {'vs diffusers':>13} {'peak MiB':>9}")
     for name, r in rows:
-        print(f"  {name:<16} {r.images_per_s:9.3f} {r.images_per_s / base:12.2f}x {r.peak_mib:9.0f}")
+        print(f"  {name:<16} {r.images_per_s:9.4f} {1 / r.images_per_s:8.2f} {r.images_per_s / base:12.2f}x "
+              f"{r.peak_mib:9.0f}")
 
 
 def _check(label: str, value: float, target: float) -> bool:
