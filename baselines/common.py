@@ -10,6 +10,7 @@ that describe what was run, so ``evaluate.py --table`` can merge them with Instr
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import platform
@@ -270,4 +271,53 @@ class Timer:
     @property
     def seconds(self) -> float:
         return time.perf_counter() - self.start
+
+
+# ---- what the baseline scripts share ---------------------------------------------------------
+
+
+def add_runtime_args(parser: argparse.ArgumentParser) -> None:
+    """The options of an evaluation script (seg.py, det.py, depth.py) after its own: subset, seed,
+    device, precision, tiny model, progress bars, logging."""
+    parser.add_argument("--limit", type=int, help="score a seeded subset of N images (quick checks)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--dtype", default="fp32", help="fp32 (default) | bf16 | fp16 autocast")
+    parser.add_argument("--tiny", action="store_true", help="a random tiny model of the same family (offline tests)")
+    parser.add_argument("--no_progress", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true")
+
+
+def prepare(args: argparse.Namespace, aliases: Mapping[str, HubModel], default_roots: Mapping[str, str], *,
+            family: str | None = None) -> tuple[ModelSource, Any, Any, Path]:
+    """A script's start-up once its own arguments are checked: (model source, device, dtype, data root).
+
+    Reads ``args.model``, ``tiny``, ``device``, ``dtype``, ``dataset`` and ``data_root`` (default:
+    ``default_roots[dataset]`` in the repository); a data root that does not exist is a ``UsageError``.
+    """
+    source = resolve_model(args.model, aliases, tiny=args.tiny, family=family)
+    quiet_transformers()
+    device = pick_device(args.device)
+    dtype = pick_dtype(args.dtype, device)
+    data_root = args.data_root or REPO_ROOT / default_roots[args.dataset]
+    if not Path(data_root).exists():
+        raise UsageError(f"{data_root}: dataset root not found (pass --data_root; see data/README.md)")
+    return source, device, dtype, data_root
+
+
+def run_name(model: str, aliases: Mapping[str, HubModel], *, tiny: bool) -> str:
+    """The model's name in result file names and summaries: the alias, ``tiny-<alias>``, or the folder's name."""
+    if tiny:
+        return "tiny-" + model
+    return model if model in aliases else Path(model).name
+
+
+def run_meta(device: Any, timer: Timer, skipped: Skipped) -> dict[str, Any]:
+    """The last keys of a result file's ``meta``: where and how long it ran, and what it skipped."""
+    return {
+        "device": str(device),
+        "seconds": round(timer.seconds, 1),
+        "skipped": len(skipped),
+        "skipped_items": skipped.to_json(),
+    }
 

@@ -81,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         Skipped,
         Timer,
         default_result_path,
-        pick_device,
-        pick_dtype,
-        quiet_transformers,
+        prepare,
         resolve_model,
+        run_meta,
+        run_name,
         write_result,
     )
 
@@ -94,13 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     family = models.FAMILY_OF_ALIAS.get(args.model)
     if args.tiny and family is None:
         raise UsageError("--tiny needs --model supervised or ViT-16 (the family of the tiny model)")
-    source = resolve_model(args.model, models.ALIASES, tiny=args.tiny, family=family)
-    quiet_transformers()
-    device = pick_device(args.device)
-    dtype = pick_dtype(args.dtype, device)
-    data_root = args.data_root or REPO_ROOT / DEFAULT_ROOTS[args.dataset]
-    if not Path(data_root).exists():
-        raise UsageError(f"{data_root}: dataset root not found (pass --data_root; see data/README.md)")
+    source, device, dtype, data_root = prepare(args, models.ALIASES, DEFAULT_ROOTS, family=family)
     split = load_split(args.dataset, data_root, args.val_fraction, args.seed, args.limit)
     log.info("%s: %d classes, %d train / %d val / %d test images", args.dataset, len(split.classes),
              len(split.train), len(split.val), len(split.test))
@@ -114,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=default_workers() if args.workers is None else args.workers, seed=args.seed, device=device,
         dtype=dtype, progress=not args.no_progress,
     )
-    name = "tiny-" + args.model if args.tiny else (args.model if args.model in models.ALIASES else Path(args.model).name)
+    name = run_name(args.model, models.ALIASES, tiny=args.tiny)
     ckpt_dir = args.ckpt_dir or REPO_ROOT / "checkpoints" / "baselines" / f"cls_{name}_{args.dataset}"
     out = args.out or default_result_path("cls", name, args.dataset)
     dataset_key = READERS[args.dataset]
@@ -148,10 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         "val_accuracy": report.best_val if report else None,
         "checkpoint": str(Path(ckpt_dir) / "best") if report else None,
         "images": {"train": len(split.train), "val": len(split.val), "test": len(split.test), "test_scored": len(index)},
-        "device": str(device),
-        "seconds": round(timer.seconds, 1),
-        "skipped": len(skipped),
-        "skipped_items": skipped.to_json(),
+        **run_meta(device, timer, skipped),
     }
     write_result(out, "cls", dataset_key, metrics, model=f"{source.display} fine-tuned", meta=meta)
     print(

@@ -14,6 +14,16 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable without installing it
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from baselines.common import (
+    Skipped,
+    Timer,
+    add_runtime_args,
+    default_result_path,
+    prepare,
+    run_meta,
+    run_name,
+    write_result,
+)
 from instructcv.cli import UsageError, run, setup_logging
 
 log = logging.getLogger("baselines.depth")
@@ -47,13 +57,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="result file; default results/baseline_depes_<model>_<dataset>.json")
     p.add_argument("--output", choices=("auto", "metric", "disparity"), default="auto",
                    help="what the model predicts (auto: from its config)")
-    p.add_argument("--limit", type=int, help="score a seeded subset of N images (quick checks)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--dtype", default="fp32", help="fp32 (default) | bf16 | fp16 autocast")
-    p.add_argument("--tiny", action="store_true", help="a random tiny model of the same family (offline tests)")
-    p.add_argument("--no_progress", action="store_true")
-    p.add_argument("-v", "--verbose", action="store_true")
+    add_runtime_args(p)
     return p.parse_args(argv)
 
 
@@ -64,17 +68,6 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from tqdm.auto import tqdm
 
-    from baselines.common import (
-        REPO_ROOT,
-        Skipped,
-        Timer,
-        default_result_path,
-        pick_device,
-        pick_dtype,
-        quiet_transformers,
-        resolve_model,
-        write_result,
-    )
     from baselines.depth.models import ALIASES, FAMILY_OF_ALIAS, align_to_ground_truth, load_depth_model
     from baselines.eval_data import eval_images, load_truth
     from dataset_creation.readers.base import SampleError
@@ -85,13 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     family = FAMILY_OF_ALIAS.get(args.model)
     if args.tiny and family is None:
         raise UsageError(f"--tiny needs --model {' | '.join(FAMILY_OF_ALIAS)} (the family of the tiny model)")
-    source = resolve_model(args.model, ALIASES, tiny=args.tiny, family=family)
-    quiet_transformers()
-    device = pick_device(args.device)
-    dtype = pick_dtype(args.dtype, device)
-    data_root = args.data_root or REPO_ROOT / DEFAULT_ROOTS[args.dataset]
-    if not Path(data_root).exists():
-        raise UsageError(f"{data_root}: dataset root not found (pass --data_root; see data/README.md)")
+    source, device, dtype, data_root = prepare(args, ALIASES, DEFAULT_ROOTS, family=family)
 
     skipped = Skipped()
     images = eval_images(args.dataset, data_root, "depes", skipped, limit=args.limit, seed=args.seed)
@@ -134,12 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         "protocol": "the model's own preprocessing, prediction resized bilinearly to the image; shared depth "
                     "metric of the dataset on valid ground-truth pixels",
         "images": scored,
-        "device": str(device),
-        "seconds": round(timer.seconds, 1),
-        "skipped": len(skipped),
-        "skipped_items": skipped.to_json(),
+        **run_meta(device, timer, skipped),
     }
-    name = ("tiny-" + args.model) if args.tiny else (args.model if args.model in ALIASES else Path(args.model).name)
+    name = run_name(args.model, ALIASES, tiny=args.tiny)
     out = args.out or default_result_path("depes", name, args.dataset)
     label = f"{source.display}, median-scaled" if relative else source.display
     write_result(out, "depes", args.dataset, metrics, model=label, meta=meta)

@@ -14,6 +14,16 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable without installing it
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from baselines.common import (
+    Skipped,
+    Timer,
+    add_runtime_args,
+    default_result_path,
+    prepare,
+    run_meta,
+    run_name,
+    write_result,
+)
 from instructcv.cli import UsageError, run, setup_logging
 
 log = logging.getLogger("baselines.det")
@@ -44,13 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data_root", type=Path, help="default: " + ", ".join(f"{k}: {v}" for k, v in DEFAULT_ROOTS.items()))
     p.add_argument("--out", type=Path, help="result file; default results/baseline_det_<model>_<dataset>.json")
     p.add_argument("--batch_size", type=int, default=1, help="images per forward pass (DETR pads them); default 1")
-    p.add_argument("--limit", type=int, help="score a seeded subset of N images (quick checks)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--dtype", default="fp32", help="fp32 (default) | bf16 | fp16 autocast")
-    p.add_argument("--tiny", action="store_true", help="a random tiny model of the same family (offline tests)")
-    p.add_argument("--no_progress", action="store_true")
-    p.add_argument("-v", "--verbose", action="store_true")
+    add_runtime_args(p)
     return p.parse_args(argv)
 
 
@@ -61,17 +65,6 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from tqdm.auto import tqdm
 
-    from baselines.common import (
-        REPO_ROOT,
-        Skipped,
-        Timer,
-        default_result_path,
-        pick_device,
-        pick_dtype,
-        quiet_transformers,
-        resolve_model,
-        write_result,
-    )  # fmt: skip
     from baselines.detection import class_maps
     from baselines.detection.models import ALIASES, FAMILIES, load_detector
     from baselines.eval_data import eval_images, load_truth
@@ -84,13 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError(f"--tiny needs --model {' or '.join(FAMILIES)} (the family of the tiny model)")
     if args.batch_size < 1:
         raise UsageError("--batch_size must be >= 1")
-    source = resolve_model(args.model, ALIASES, tiny=args.tiny)
-    quiet_transformers()
-    device = pick_device(args.device)
-    dtype = pick_dtype(args.dtype, device)
-    data_root = args.data_root or REPO_ROOT / DEFAULT_ROOTS[args.dataset]
-    if not Path(data_root).exists():
-        raise UsageError(f"{data_root}: dataset root not found (pass --data_root; see data/README.md)")
+    source, device, dtype, data_root = prepare(args, ALIASES, DEFAULT_ROOTS)
 
     skipped = Skipped()
     images = eval_images(args.dataset, data_root, "det", skipped, limit=args.limit, seed=args.seed)
@@ -149,12 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         "class_map": {detector.labels[i]: c for i, c in sorted(to_class.items()) if detector.labels[i] != c},
         "classes_not_covered": uncovered_with_gt,
         "images": scored,
-        "device": str(device),
-        "seconds": round(timer.seconds, 1),
-        "skipped": len(skipped),
-        "skipped_items": skipped.to_json(),
+        **run_meta(device, timer, skipped),
     }
-    name = ("tiny-" + args.model) if args.tiny else (args.model if args.model in ALIASES else Path(args.model).name)
+    name = run_name(args.model, ALIASES, tiny=args.tiny)
     out = args.out or default_result_path("det", name, args.dataset)
     write_result(out, "det", args.dataset, metrics, model=source.display, meta=meta)
     print(f"det {name} on {args.dataset}: mAP {_fmt(metrics.get('mAP'))} AP50 {_fmt(metrics.get('AP50'))} over {scored} images"

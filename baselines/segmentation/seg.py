@@ -14,6 +14,16 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable without installing it
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from baselines.common import (
+    Skipped,
+    Timer,
+    add_runtime_args,
+    default_result_path,
+    prepare,
+    run_meta,
+    run_name,
+    write_result,
+)
 from instructcv.cli import UsageError, run, setup_logging
 
 log = logging.getLogger("baselines.seg")
@@ -49,13 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--short_side", type=int, help="resize the short side to this (default: 640 for the hub models)")
     p.add_argument("--crop", type=int, help="sliding window size (default: --short_side)")
     p.add_argument("--stride", type=int, help="sliding window stride (default: 2/3 of --crop)")
-    p.add_argument("--limit", type=int, help="score a seeded subset of N images (quick checks)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--dtype", default="fp32", help="fp32 (default) | bf16 | fp16 autocast")
-    p.add_argument("--tiny", action="store_true", help="a random tiny model of the same family (offline tests)")
-    p.add_argument("--no_progress", action="store_true")
-    p.add_argument("-v", "--verbose", action="store_true")
+    add_runtime_args(p)
     return p.parse_args(argv)
 
 
@@ -66,17 +70,6 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from tqdm.auto import tqdm
 
-    from baselines.common import (
-        REPO_ROOT,
-        Skipped,
-        Timer,
-        default_result_path,
-        pick_device,
-        pick_dtype,
-        quiet_transformers,
-        resolve_model,
-        write_result,
-    )  # fmt: skip
     from baselines.eval_data import eval_images, load_truth
     from baselines.segmentation import class_maps
     from baselines.segmentation.models import ALIASES, FAMILIES, load_segmenter
@@ -87,13 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     timer = Timer()
     if args.tiny and args.model not in FAMILIES:
         raise UsageError(f"--tiny needs --model {' or '.join(FAMILIES)} (the family of the tiny model)")
-    source = resolve_model(args.model, ALIASES, tiny=args.tiny)
-    quiet_transformers()
-    device = pick_device(args.device)
-    dtype = pick_dtype(args.dtype, device)
-    data_root = args.data_root or REPO_ROOT / DEFAULT_ROOTS[args.dataset]
-    if not Path(data_root).exists():
-        raise UsageError(f"{data_root}: dataset root not found (pass --data_root; see data/README.md)")
+    source, device, dtype, data_root = prepare(args, ALIASES, DEFAULT_ROOTS)
 
     skipped = Skipped()
     images = eval_images(args.dataset, data_root, "seg", skipped, limit=args.limit, seed=args.seed)
@@ -150,12 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         "classes_not_covered": not_covered,
         "class_map": {c: [segmenter.labels[i] for i in ids] for c, ids in groups.items()} if args.dataset != "ade20k" else "identity",
         "images": scored,
-        "device": str(device),
-        "seconds": round(timer.seconds, 1),
-        "skipped": len(skipped),
-        "skipped_items": skipped.to_json(),
+        **run_meta(device, timer, skipped),
     }
-    name = ("tiny-" + args.model) if args.tiny else (args.model if args.model in ALIASES else Path(args.model).name)
+    name = run_name(args.model, ALIASES, tiny=args.tiny)
     out = args.out or default_result_path("seg", name, args.dataset)
     write_result(out, "seg", args.dataset, metrics, model=source.display, meta=meta)
     miou = metrics.get("mIoU")
