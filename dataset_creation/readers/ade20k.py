@@ -28,8 +28,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from dataset_creation.readers.base import LayoutError, ReaderItem, Sample, SampleError, record_value
-from instructcv.images import ImageReadError, load_array
+from dataset_creation.readers.base import (
+    LayoutError,
+    ReaderItem,
+    Sample,
+    SampleError,
+    read_annotation,
+    record_value,
+)
 
 NAME = "ade20k"
 TASKS = ("seg",)
@@ -89,10 +95,7 @@ def check_layout(data_root: str | Path, split: str) -> None:
 
 def read_labels(path: Path) -> np.ndarray:
     """The label map as uint8 (H, W); ``SampleError`` when unreadable or not single-channel 8-bit."""
-    try:
-        labels = load_array(path)
-    except ImageReadError as e:
-        raise SampleError(path, e.reason) from None
+    labels = read_annotation(path)
     if labels.ndim != 2 or labels.dtype != np.uint8:
         raise SampleError(path, f"expected an 8-bit single-channel label map, got {labels.dtype} {labels.shape}")
     return labels

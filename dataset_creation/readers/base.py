@@ -14,12 +14,15 @@ inconsistent annotation file. A wrong ``data_root`` raises ``LayoutError`` from 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
+
+from instructcv.images import ImageReadError, load_array
 
 SPLITS = ("train", "eval")
 
@@ -100,6 +103,12 @@ def stable_rng(seed: int, *keys: str) -> np.random.Generator:
     return np.random.default_rng([int(seed), int.from_bytes(digest[:8], "little")])
 
 
+def negative_options(options: dict[str, Any] | None) -> tuple[int | None, int]:
+    """(``options["neg_per_image"]``, ``options["seed"]``) for ``negative_classes``: 1 and 0 unless given."""
+    options = options or {}
+    return options.get("neg_per_image", 1), int(options.get("seed", 0))
+
+
 def negative_classes(
     class_names: Sequence[str],
     exclude: Collection[str],
@@ -114,3 +123,36 @@ def negative_classes(
         return candidates
     picked = stable_rng(seed, "negatives", key).choice(len(candidates), size=n, replace=False)
     return [candidates[i] for i in sorted(picked)]
+
+
+def read_list_lines(path: Path) -> Iterator[tuple[str, list[str], str]]:
+    """(``<path>:<line number>``, fields, text) of each line of a whitespace-separated list file;
+    blank lines and ``#`` comments are left out."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    for lineno, line in enumerate(lines, 1):
+        fields = line.split()
+        if fields and not fields[0].startswith("#"):
+            yield f"{path}:{lineno}", fields, line
+
+
+def read_annotation(path: Path) -> np.ndarray:
+    """A raw annotation image as ``instructcv.images.load_array`` reads it; unreadable: ``SampleError``."""
+    try:
+        return load_array(path)
+    except ImageReadError as e:
+        raise SampleError(path, e.reason) from None
+
+
+def check_image_size(path: Path, annotation: np.ndarray, image: Path, what: str) -> None:
+    """Raise ``SampleError`` unless ``annotation`` (read from ``path``, a ``what`` map) has the stored
+    size of ``image``, whose header alone is read."""
+    try:
+        with Image.open(image) as im:
+            size = im.size
+    except OSError as e:
+        raise SampleError(image, f"cannot read image header ({e})") from None
+    if size != (annotation.shape[1], annotation.shape[0]):
+        raise SampleError(
+            path, f"{what} is {annotation.shape[1]}x{annotation.shape[0]}, image is {size[0]}x{size[1]}"
+        )

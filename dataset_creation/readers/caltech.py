@@ -36,6 +36,7 @@ from dataset_creation.readers.base import (
     ReaderItem,
     Sample,
     negative_classes,
+    negative_options,
     record_value,
     stable_rng,
 )
@@ -151,9 +152,7 @@ def iter_samples(
     check_layout(root, split)
     if "cls" not in tasks:
         return
-    options = options or {}
-    neg = options.get("neg_per_image", 1)
-    seed = int(options.get("seed", 0))
+    neg, seed = negative_options(options)
     folders = class_folders(categories_dir(root))
     items, names = list_split(root, split)
     group = {f: set().union(*(g for g in CONFUSABLE if f in g)) | {f} for f in folders}

@@ -53,6 +53,7 @@ from dataset_creation.readers.base import (
     Sample,
     SampleError,
     negative_classes,
+    negative_options,
     record_value,
 )
 
@@ -122,9 +123,7 @@ def iter_samples(
     """Yield the COCO samples of ``split`` for ``tasks`` (see the module docstring), errors included."""
     root = Path(data_root).resolve()
     check_layout(root, split)
-    options = options or {}
-    neg = options.get("neg_per_image", 1)
-    seed = int(options.get("seed", 0))
+    neg, seed = negative_options(options)
     json_rel = annotation_file(split)
     try:
         data = _load_json(root / json_rel)

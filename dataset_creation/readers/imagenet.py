@@ -49,6 +49,7 @@ from dataset_creation.readers.base import (
     SampleError,
     class_slug,
     negative_classes,
+    negative_options,
     record_value,
     stable_rng,
 )
@@ -256,9 +257,7 @@ def iter_samples(
     check_layout(root, split)
     if "cls" not in tasks:
         return
-    options = options or {}
-    neg = options.get("neg_per_image", 1)
-    seed = int(options.get("seed", 0))
+    neg, seed = negative_options(options)
     index = build_index(root, (split,))
     if split == "eval":
         yield from index.errors  # unusable LOC_val_solution.csv rows

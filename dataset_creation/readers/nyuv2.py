@@ -33,10 +33,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from dataset_creation.readers.base import LayoutError, ReaderItem, Sample, SampleError, record_value
-from instructcv.images import ImageReadError, load_array
+from dataset_creation.readers.base import (
+    LayoutError,
+    ReaderItem,
+    Sample,
+    SampleError,
+    check_image_size,
+    read_annotation,
+    read_list_lines,
+    record_value,
+)
 
 NAME = "nyuv2"
 TASKS = ("depes",)
@@ -81,13 +88,7 @@ def stem_of(rgb: str) -> str:
 
 def read_split_list(path: Path) -> Iterator[tuple[str, str] | SampleError]:
     """(rgb, depth) paths relative to the data_root per line; bad lines as ``SampleError``."""
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().splitlines()
-    for lineno, line in enumerate(lines, 1):
-        fields = line.split()
-        if not fields or fields[0].startswith("#"):
-            continue
-        where = f"{path}:{lineno}"
+    for where, fields, line in read_list_lines(path):
         if len(fields) not in (2, 3):
             yield SampleError(where, f"expected '<rgb> <depth> [focal]', got {line.strip()!r}")
         elif fields[1] == "None":
@@ -136,20 +137,11 @@ def iter_samples(
 
 def read_depth_png(path: Path, image: Path | None = None) -> np.ndarray:
     """A 16-bit depth PNG as its raw integer array; ``SampleError`` if unreadable, 8-bit or the wrong size."""
-    try:
-        raw = load_array(path)
-    except ImageReadError as e:
-        raise SampleError(path, e.reason) from None
+    raw = read_annotation(path)
     if raw.ndim != 2 or raw.dtype.kind not in "ui" or raw.dtype.itemsize < 2:
         raise SampleError(path, f"expected a single-channel 16-bit depth PNG, got {raw.dtype} {raw.shape}")
     if image is not None:
-        try:
-            with Image.open(image) as im:
-                size = im.size
-        except OSError as e:
-            raise SampleError(image, f"cannot read image header ({e})") from None
-        if size != (raw.shape[1], raw.shape[0]):
-            raise SampleError(path, f"depth is {raw.shape[1]}x{raw.shape[0]}, image is {size[0]}x{size[1]}")
+        check_image_size(path, raw, image, "depth")
     return raw
 
 

@@ -43,17 +43,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from dataset_creation.readers.base import (
     LayoutError,
     ReaderItem,
     Sample,
     SampleError,
+    check_image_size,
     negative_classes,
+    negative_options,
+    read_annotation,
+    read_list_lines,
     record_value,
 )
-from instructcv.images import ImageReadError, load_array
 
 NAME = "pets"
 TASKS = ("cls", "seg", "det")
@@ -121,13 +123,7 @@ def check_layout(data_root: str | Path, split: str) -> None:
 
 def read_split_list(path: Path) -> Iterator[PetEntry | SampleError]:
     """Parse a Pets list file; a malformed or inconsistent line is yielded as a ``SampleError``."""
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().splitlines()
-    for lineno, line in enumerate(lines, 1):
-        fields = line.split()
-        if not fields or fields[0].startswith("#"):
-            continue
-        where = f"{path}:{lineno}"
+    for where, fields, line in read_list_lines(path):
         if len(fields) != 4 or not all(x.isdigit() for x in fields[1:]):
             yield SampleError(
                 where, f"expected '<image> <class-id> <species> <breed-id>', got {line.strip()!r}"
@@ -198,8 +194,7 @@ def iter_samples(
     root = Path(data_root).resolve()
     check_layout(root, split)
     options = options or {}
-    neg = options.get("neg_per_image", 1)
-    seed = int(options.get("seed", 0))
+    neg, seed = negative_options(options)
     cls_kind = options.get("pets_cls") or ("both" if split == "train" else "breed")
     if cls_kind not in ("species", "breed", "both"):
         raise ValueError(f"pets_cls must be species, breed or both, not {cls_kind!r}")
@@ -249,10 +244,7 @@ def iter_samples(
 
 def load_trimap(path: Path, image: Path | None = None) -> np.ndarray:
     """The trimap as uint8 (H, W); ``SampleError`` if unreadable, not {1, 2, 3} or not the image's size."""
-    try:
-        trimap = load_array(path)
-    except ImageReadError as e:
-        raise SampleError(path, e.reason) from None
+    trimap = read_annotation(path)
     if trimap.ndim != 2:
         raise SampleError(path, f"expected a single-channel trimap, got shape {trimap.shape}")
     bad = np.setdiff1d(np.unique(trimap), [TRIMAP_PET, TRIMAP_BACKGROUND, TRIMAP_BORDER])
@@ -261,15 +253,7 @@ def load_trimap(path: Path, image: Path | None = None) -> np.ndarray:
             path, f"trimap values must be 1 (pet), 2 (background), 3 (border); found {bad.tolist()}"
         )
     if image is not None:
-        try:
-            with Image.open(image) as im:
-                size = im.size
-        except OSError as e:
-            raise SampleError(image, f"cannot read image header ({e})") from None
-        if size != (trimap.shape[1], trimap.shape[0]):
-            raise SampleError(
-                path, f"trimap is {trimap.shape[1]}x{trimap.shape[0]}, image is {size[0]}x{size[1]}"
-            )
+        check_image_size(path, trimap, image, "trimap")
     return trimap
 
 

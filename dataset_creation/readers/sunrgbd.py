@@ -38,7 +38,14 @@ from typing import Any
 
 import numpy as np
 
-from dataset_creation.readers.base import LayoutError, ReaderItem, Sample, SampleError, record_value
+from dataset_creation.readers.base import (
+    LayoutError,
+    ReaderItem,
+    Sample,
+    SampleError,
+    read_list_lines,
+    record_value,
+)
 from dataset_creation.readers.nyuv2 import read_depth_png
 
 NAME = "sunrgbd"
@@ -100,16 +107,10 @@ def iter_samples(
     check_layout(root, split)
     if split != "eval" or "depes" not in tasks:
         return
-    path = root / SPLIT_LIST
     seen: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().splitlines()
-    for lineno, line in enumerate(lines, 1):
-        fields = line.split()
-        if not fields or fields[0].startswith("#"):
-            continue
+    for where, fields, line in read_list_lines(root / SPLIT_LIST):
         if len(fields) != 2 or fields[1] == "None":
-            yield SampleError(f"{path}:{lineno}", f"expected '<rgb> <depth>', got {line.strip()!r}")
+            yield SampleError(where, f"expected '<rgb> <depth>', got {line.strip()!r}")
             continue
         rgb, depth = (x.lstrip("/") for x in fields)
         if is_nyu_entry(rgb):

@@ -42,8 +42,14 @@ from typing import Any
 
 import numpy as np
 
-from dataset_creation.readers.base import LayoutError, ReaderItem, Sample, SampleError, record_value
-from instructcv.images import ImageReadError, load_array
+from dataset_creation.readers.base import (
+    LayoutError,
+    ReaderItem,
+    Sample,
+    SampleError,
+    read_annotation,
+    record_value,
+)
 
 NAME = "voc"
 TASKS = ("det", "seg")
@@ -168,10 +174,7 @@ def read_objects(xml_path: Path) -> tuple[list[tuple[str, list[float], bool]], l
 
 def read_labels(path: Path) -> np.ndarray:
     """SegmentationClass palette indices as uint8 (H, W); ``SampleError`` when unusable."""
-    try:
-        labels = load_array(path)
-    except ImageReadError as e:
-        raise SampleError(path, e.reason) from None
+    labels = read_annotation(path)
     if labels.ndim != 2 or labels.dtype != np.uint8:
         raise SampleError(path, f"expected a palette (8-bit index) PNG, got {labels.dtype} {labels.shape}")
     return labels
