@@ -26,3 +26,32 @@ def realdata() -> Path:
     if not REALDATA.is_dir():
         pytest.skip(f"real-data samples not found at {REALDATA} (set INSTRUCTCV_REALDATA)")
     return REALDATA
+
+
+# The stock tiny model with latents at 1/4 of the image (as FAST_TINY in tests/test_inference.py):
+# 16x fewer attention tokens at the same image size, so command-line tests stay fast.
+FAST_TINY = {
+    "vae": {
+        "block_out_channels": [16, 32, 32],
+        "down_block_types": ["DownEncoderBlock2D"] * 3,
+        "up_block_types": ["UpDecoderBlock2D"] * 3,
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """That fast tiny random model saved as a diffusers InstructPix2Pix folder (for --ckpt); one per module."""
+    from diffusers import StableDiffusionInstructPix2PixPipeline
+
+    from ldm.components import build_random_components
+    from ldm.sampling import make_scheduler
+
+    c = build_random_components("tiny", seed=0, overrides=FAST_TINY)
+    path = tmp_path_factory.mktemp("tiny_model") / "model"
+    StableDiffusionInstructPix2PixPipeline(
+        vae=c.vae, text_encoder=c.text_encoder, tokenizer=c.tokenizer, unet=c.unet,
+        scheduler=make_scheduler("euler_ancestral", c.scheduler_config),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    ).save_pretrained(path)  # fmt: skip
+    return path

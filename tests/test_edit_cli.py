@@ -17,13 +17,6 @@ from PIL import Image
 from instructcv.cli import UsageError
 
 REPO = Path(__file__).resolve().parents[1]
-FAST_TINY = {  # the stock tiny model with latents at 1/4 of the image (see test_inference.py)
-    "vae": {
-        "block_out_channels": [16, 32, 32],
-        "down_block_types": ["DownEncoderBlock2D"] * 3,
-        "up_block_types": ["UpDecoderBlock2D"] * 3,
-    }
-}
 
 
 def load_cli():
@@ -40,23 +33,6 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     return subprocess.run([sys.executable, str(REPO / "edit_cli.py"), *args], capture_output=True, text=True,
                           env=env, cwd=cwd or REPO, timeout=300)
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    from diffusers import StableDiffusionInstructPix2PixPipeline
-
-    from ldm.components import build_random_components
-    from ldm.sampling import make_scheduler
-
-    c = build_random_components("tiny", seed=0, overrides=FAST_TINY)
-    path = tmp_path_factory.mktemp("tiny_model") / "model"
-    StableDiffusionInstructPix2PixPipeline(
-        vae=c.vae, text_encoder=c.text_encoder, tokenizer=c.tokenizer, unet=c.unet,
-        scheduler=make_scheduler("euler_ancestral", c.scheduler_config),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    ).save_pretrained(path)
-    return path
 
 
 def picture(width: int, height: int, seed: int = 0) -> np.ndarray:
@@ -84,10 +60,10 @@ def mixed_folder(tmp_path) -> Path:
 GOOD = {"good.png": (100, 70), "sub/tall.v2.png": (48, 80), "rgba.png": (64, 64), "depth16.png": (72, 56)}
 
 
-def test_folder_with_bad_images_answers_the_good_ones_and_reruns_skip_them(mixed_folder, model_dir, tmp_path):
+def test_folder_with_bad_images_answers_the_good_ones_and_reruns_skip_them(mixed_folder, tiny_model_dir, tmp_path):
     out = tmp_path / "out"
     args = ["--input", str(mixed_folder), "--output", str(out), "--edit", "Segment the cat.", "--ckpt",
-            str(model_dir), "--steps", "2", "--resolution", "64", "--batch-size", "2", "--seed", "1"]
+            str(tiny_model_dir), "--steps", "2", "--resolution", "64", "--batch-size", "2", "--seed", "1"]
     first = run_cli(*args)
     assert first.returncode == 2, first.stderr
     assert "truncated.jpg" in first.stderr and "notes.jpg" in first.stderr
@@ -107,7 +83,7 @@ def test_folder_with_bad_images_answers_the_good_ones_and_reruns_skip_them(mixed
     assert {name: (out / name).stat().st_mtime_ns for name in GOOD} == mtimes
 
 
-def test_answers_equal_the_python_api(model_dir, tmp_path):
+def test_answers_equal_the_python_api(tiny_model_dir, tmp_path):
     """The CLI is a thin layer: its answer file is what InstructCV returns for the same settings."""
     from ldm.inference import InstructCV
 
@@ -118,9 +94,9 @@ def test_answers_equal_the_python_api(model_dir, tmp_path):
     torch.set_num_threads(1)
     try:
         status = cli.main(["--input", str(image), "--output", str(tmp_path / "out"), "--edit", "Detect the dog.",
-                           "--ckpt", str(model_dir), "--steps", "3", "--resolution", "64", "--seed", "4",
+                           "--ckpt", str(tiny_model_dir), "--steps", "3", "--resolution", "64", "--seed", "4",
                            "--quiet", "--device", "cpu"])
-        expected = InstructCV.from_pretrained(model_dir, device="cpu")(
+        expected = InstructCV.from_pretrained(tiny_model_dir, device="cpu")(
             image, "Detect the dog.", steps=3, resolution=64, seed=4, progress=False)[0]
     finally:
         torch.set_num_threads(n)
@@ -181,10 +157,10 @@ def test_unusable_input_is_one_clear_error(case, expected, tmp_path, mixed_folde
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
-def test_asking_for_a_missing_gpu_is_one_clear_error(tmp_path, model_dir, mixed_folder):
+def test_asking_for_a_missing_gpu_is_one_clear_error(tmp_path, tiny_model_dir, mixed_folder):
     with pytest.raises(UsageError, match="CUDA is not available.*--device cpu"):
         cli.main(["--input", str(mixed_folder), "--output", str(tmp_path / "out"), "--edit", "Segment the cat.",
-                  "--ckpt", str(model_dir), "--device", "cuda"])
+                  "--ckpt", str(tiny_model_dir), "--device", "cuda"])
 
 
 def test_offline_hub_id_is_one_line_on_stderr(tmp_path):

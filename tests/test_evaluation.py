@@ -21,13 +21,6 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("coco", "ade20k", "pets", "nyuv2", "voc", "sunrgbd")
-FAST_TINY = {  # the stock tiny model with latents at 1/4 of the image (as tests/test_edit_cli.py)
-    "vae": {
-        "block_out_channels": [16, 32, 32],
-        "down_block_types": ["DownEncoderBlock2D"] * 3,
-        "up_block_types": ["UpDecoderBlock2D"] * 3,
-    }
-}
 EXPECTED_KEYS = {
     "det": {"mAP", "AP50", "AP75", "n"},
     "seg": {"mIoU", "pixel_acc", "n"},
@@ -346,24 +339,7 @@ def test_sunrgbd_depth_is_capped_at_8m_and_cropped_as_the_toolbox_does():
 
 
 # ------------------------------------------------------------------------------------------------
-# --ckpt with a tiny random model
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    from diffusers import StableDiffusionInstructPix2PixPipeline
-
-    from ldm.components import build_random_components
-    from ldm.sampling import make_scheduler
-
-    c = build_random_components("tiny", seed=0, overrides=FAST_TINY)
-    path = tmp_path_factory.mktemp("tiny_model") / "model"
-    StableDiffusionInstructPix2PixPipeline(
-        vae=c.vae, text_encoder=c.text_encoder, tokenizer=c.tokenizer, unet=c.unet,
-        scheduler=make_scheduler("euler_ancestral", c.scheduler_config),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    ).save_pretrained(path)  # fmt: skip
-    return path
+# --ckpt with a tiny random model (the tiny_model_dir fixture of tests/conftest.py)
 
 
 def load_evaluate():
@@ -375,7 +351,7 @@ def load_evaluate():
     return module
 
 
-def test_ckpt_run_caches_answers_and_reuses_them(pairs, tiny_model, tmp_path, monkeypatch):
+def test_ckpt_run_caches_answers_and_reuses_them(pairs, tiny_model_dir, tmp_path, monkeypatch):
     from evaluation import inference
 
     evaluate = load_evaluate()
@@ -397,7 +373,7 @@ def test_ckpt_run_caches_answers_and_reuses_them(pairs, tiny_model, tmp_path, mo
 
     monkeypatch.setattr(inference, "load_model", counting_load)
     out = tmp_path / "run" / "tiny.json"
-    argv = ["--pairs", str(pairs), "--ckpt", str(tiny_model), "--out", str(out), "--datasets", "coco", "nyuv2",
+    argv = ["--pairs", str(pairs), "--ckpt", str(tiny_model_dir), "--out", str(out), "--datasets", "coco", "nyuv2",
             "--limit", "1", "--steps", "1", "--resolution", "64", "--batch-size", "4", "--quiet",
             "--cfg_text", "5", "--cfg-image", "1.2"]  # fmt: skip
     assert evaluate.main(argv) == 0
