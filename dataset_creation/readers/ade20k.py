@@ -33,6 +33,7 @@ from dataset_creation.readers.base import (
     ReaderItem,
     Sample,
     SampleError,
+    class_ids_present,
     read_annotation,
     record_value,
 )
@@ -106,8 +107,7 @@ def present_labels(path: Path) -> list[int]:
     labels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if labels is None or labels.ndim != 2 or labels.dtype != np.uint8:
         labels = read_labels(path)  # raises the precise SampleError
-    counts = np.bincount(labels.ravel(), minlength=256)
-    return [int(k) for k in np.flatnonzero(counts[1 : len(ADE20K_CLASSES) + 1]) + 1]
+    return class_ids_present(labels, len(ADE20K_CLASSES))
 
 
 def iter_samples(

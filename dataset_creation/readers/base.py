@@ -144,6 +144,12 @@ def read_annotation(path: Path) -> np.ndarray:
         raise SampleError(path, e.reason) from None
 
 
+def class_ids_present(labels: np.ndarray, n_classes: int) -> list[int]:
+    """The ids 1..``n_classes`` that occur in a uint8 label map (0 and ids above are no class)."""
+    counts = np.bincount(labels.ravel(), minlength=256)
+    return [int(k) for k in np.flatnonzero(counts[1 : n_classes + 1]) + 1]
+
+
 def check_image_size(path: Path, annotation: np.ndarray, image: Path, what: str) -> None:
     """Raise ``SampleError`` unless ``annotation`` (read from ``path``, a ``what`` map) has the stored
     size of ``image``, whose header alone is read."""

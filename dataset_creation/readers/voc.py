@@ -47,6 +47,7 @@ from dataset_creation.readers.base import (
     ReaderItem,
     Sample,
     SampleError,
+    class_ids_present,
     read_annotation,
     record_value,
 )
@@ -181,9 +182,7 @@ def read_labels(path: Path) -> np.ndarray:
 
 
 def _present(path: Path) -> list[int]:
-    labels = read_labels(path)
-    counts = np.bincount(labels.ravel(), minlength=256)
-    return [int(k) for k in np.flatnonzero(counts[1 : len(VOC_CLASSES) + 1]) + 1]
+    return class_ids_present(read_labels(path), len(VOC_CLASSES))
 
 
 def iter_samples(
