@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
         "ckpt_path": None,            # initial weights: any ldm.loading source; null = random `architecture`
         "architecture": "tiny",       # tiny | sd15, used when ckpt_path is null
         "architecture_overrides": {},  # e.g. {unet: {layers_per_block: 1}}
+        "scheduler_overrides": {},    # training noise schedule entries, e.g. {prediction_type: v_prediction}
         "init_from_ema": True,        # take the EMA weights of ckpt_path where it has them
         "allow_unsafe_pickle": False,
         "lr": 1.0e-4,                 # AdamW, constant after lr_warmup_steps
@@ -50,6 +51,9 @@ DEFAULTS: dict[str, Any] = {
         "ema_warmup": True,           # decay min(ema_decay, (1+n)/(10+n)) at update n
         "cond_drop_prob": 0.05,       # text / both / image dropped for 5 % each
         "gradient_checkpointing": False,
+        "trainable": ["unet"],        # also vae (first stage: reconstruction + KL) and/or text_encoder
+        "vae_kl_weight": 1.0e-6,      # KL weight per latent value against the reconstruction MSE (trainable vae)
+        "scale_by_std": False,        # set the VAE's scaling_factor from the first batch (a VAE trained here)
     }},
     "data": {"params": {
         "pairs": [],                  # pairs folders written by format_dataset.py, pooled
@@ -129,7 +133,8 @@ def load_config(bases: list[str], overrides: list[str]):
 
     config = OmegaConf.create(copy.deepcopy(DEFAULTS))
     OmegaConf.set_struct(config, True)
-    for section in (config.lightning.trainer, config.model.params.architecture_overrides):
+    for section in (config.lightning.trainer, config.model.params.architecture_overrides,
+                    config.model.params.scheduler_overrides):
         OmegaConf.set_struct(section, False)  # open: any Trainer argument / architecture field
     for override in overrides:
         if "=" not in override:
@@ -201,6 +206,7 @@ def build_components(config, resume_ckpt: Path | None, allow_unsafe_pickle: bool
     from ldm.loading import CHECKPOINT_INFO_KEY, is_main_checkpoint, load_components, read_checkpoint
 
     params = config.model.params
+    schedule = check_schedule(config)
     if resume_ckpt is not None:
         checkpoint = read_checkpoint(resume_ckpt)  # memory-mapped: only the small entries are read
         if not is_main_checkpoint(checkpoint):
@@ -210,10 +216,45 @@ def build_components(config, resume_ckpt: Path | None, allow_unsafe_pickle: bool
         components.scheduler_config = dict(info["scheduler_config"])
         return components
     if params.ckpt_path:
-        return load_components(params.ckpt_path, use_ema=params.init_from_ema,
-                               allow_unsafe_pickle=allow_unsafe_pickle or params.allow_unsafe_pickle)
-    return build_random_components(params.architecture, seed=config.seed,
-                                   overrides=plain(params.architecture_overrides))
+        components = load_components(params.ckpt_path, use_ema=params.init_from_ema,
+                                     allow_unsafe_pickle=allow_unsafe_pickle or params.allow_unsafe_pickle)
+    else:
+        components = build_random_components(params.architecture, seed=config.seed,
+                                             overrides=plain(params.architecture_overrides))
+    components.scheduler_config.update(schedule)
+    return components
+
+
+def check_schedule(config) -> dict[str, Any]:
+    """model.params.scheduler_overrides: training-schedule keys only, and a prediction_type the model knows."""
+    from ldm.components import DDPM_SCHEDULE
+    from ldm.model import PREDICTION_TYPES
+
+    schedule = plain(config.model.params.scheduler_overrides)
+    unknown = sorted(set(schedule) - set(DDPM_SCHEDULE))
+    if unknown:
+        raise UsageError(f"model.params.scheduler_overrides: unknown {', '.join(unknown)}; "
+                         f"the training schedule has {', '.join(DDPM_SCHEDULE)}")
+    if schedule.get("prediction_type", "epsilon") not in PREDICTION_TYPES:
+        raise UsageError(f"model.params.scheduler_overrides.prediction_type={schedule['prediction_type']}: "
+                         f"one of {', '.join(PREDICTION_TYPES)}")
+    return schedule
+
+
+def check_trainable(config) -> None:
+    """model.params.trainable names known parts, and the latent cache only goes with a frozen VAE and text encoder."""
+    from ldm.model import TRAINABLE_PARTS
+
+    trainable = list(config.model.params.trainable)
+    unknown = [p for p in trainable if p not in TRAINABLE_PARTS]
+    if unknown or not trainable:
+        raise UsageError(f"model.params.trainable={trainable}: list some of {', '.join(TRAINABLE_PARTS)}")
+    trained_encoders = [p for p in ("vae", "text_encoder") if p in trainable]
+    if config.data.params.cache_latents and trained_encoders:
+        raise UsageError(f"data.params.cache_latents=true needs a frozen VAE and text encoder, but "
+                         f"model.params.trainable lists {' and '.join(trained_encoders)}")
+    if config.model.params.scale_by_std and "vae" in trainable:
+        raise UsageError("model.params.scale_by_std fits the scale of a frozen VAE; train the VAE in an earlier run")
 
 
 def build_model(config, components):
@@ -223,8 +264,9 @@ def build_model(config, components):
     return InstructCVModel(
         components, lr=p.lr, betas=tuple(p.betas), weight_decay=p.weight_decay, eps=p.eps,
         lr_warmup_steps=p.lr_warmup_steps, use_ema=p.use_ema, ema_decay=p.ema_decay, ema_warmup=p.ema_warmup,
-        cond_drop_prob=p.cond_drop_prob, gradient_checkpointing=p.gradient_checkpointing, seed=config.seed,
-        config=plain(config),
+        cond_drop_prob=p.cond_drop_prob, gradient_checkpointing=p.gradient_checkpointing,
+        trainable=tuple(p.trainable), vae_kl_weight=p.vae_kl_weight, scale_by_std=p.scale_by_std,
+        seed=config.seed, config=plain(config),
     )
 
 
@@ -308,6 +350,8 @@ def train(args: argparse.Namespace) -> int:
         raise UsageError("--name is required (the run folder is <logdir>/<timestamp>_<name>)")
     if not config.data.params.pairs:
         raise UsageError("no training pairs: set data.params.pairs in the config or as data.params.pairs=[dir]")
+    check_trainable(config)
+    check_schedule(config)  # before the run folder is made: a bad config leaves nothing behind
     run_dir, resume_ckpt = resolve_run(args, name)
     launch = timestamp()
     while (run_dir / "csv" / launch).exists():  # two launches within a second (tests)

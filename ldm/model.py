@@ -6,10 +6,16 @@ One training step (``diffusion_loss``):
    input) and a sample of the target's posterior times ``vae.config.scaling_factor`` (the diffused
    latent) -- from the images, or from the latent cache;
 2. classifier-free-guidance dropout, one uniform draw per sample (``cfg_dropout_masks``);
-3. DDPM noise at a uniform timestep (diffusers ``DDPMScheduler.add_noise``), epsilon-prediction MSE.
+3. DDPM noise at a uniform timestep (diffusers ``DDPMScheduler.add_noise``), MSE against the schedule's
+   ``prediction_type`` target (``prediction_target``: SD v1.5's epsilon, or v_prediction / sample).
 
-Only the UNet trains (AdamW); its EMA copy (ldm/ema.py) is updated after every optimiser step.
-The checkpoint layout (``on_save_checkpoint``) is documented in docs/ARCHITECTURE.md section 4.
+By default only the UNet trains (AdamW); its EMA copy (ldm/ema.py) is updated after every optimiser
+step. A model trained from scratch (the demo) needs what SD v1.5 brings ready-made: ``trainable``
+also takes ``vae`` (the first stage: reconstruction MSE plus ``vae_kl_weight`` x KL on both images of
+each pair, as latent diffusion trains its autoencoder; with ``unet`` too, the diffusion loss sees
+detached latents) and ``text_encoder`` (trained through the diffusion loss). ``scale_by_std`` sets
+the VAE's ``scaling_factor`` to 1 / std of the first batch's target latents, as LDM does for a new
+autoencoder. The checkpoint layout (``on_save_checkpoint``) is documented in docs/ARCHITECTURE.md section 4.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from ldm.components import SDComponents, architecture_of
 from ldm.data import tokenize
 from ldm.ema import EMA
 from ldm.loading import CHECKPOINT_FORMAT, CHECKPOINT_INFO_KEY
+
+TRAINABLE_PARTS = ("unet", "vae", "text_encoder")
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")  # the schedule's prediction_type: the UNet's target
 
 
 def cfg_dropout_masks(u: torch.Tensor, prob: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,14 +66,23 @@ class InstructCVModel(pl.LightningModule):
         ema_warmup: bool = True,
         cond_drop_prob: float = 0.05,
         gradient_checkpointing: bool = False,
+        trainable: tuple[str, ...] | list[str] = ("unet",),
+        vae_kl_weight: float = 1e-6,
+        scale_by_std: bool = False,
         seed: int = 0,
         config: dict[str, Any] | None = None,
     ):
         super().__init__()
+        unknown = sorted(set(trainable) - set(TRAINABLE_PARTS))
+        if unknown or not trainable:
+            raise ValueError(f"trainable must list some of {', '.join(TRAINABLE_PARTS)}; got {list(trainable)}")
+        self.trainable = tuple(p for p in TRAINABLE_PARTS if p in trainable)
         self.unet = components.unet
-        self.vae = components.vae.requires_grad_(False).eval()
-        self.text_encoder = components.text_encoder.requires_grad_(False).eval()
-        self.unet.requires_grad_(True).train()
+        self.vae = components.vae
+        self.text_encoder = components.text_encoder
+        for name in TRAINABLE_PARTS:
+            part = getattr(self, name)
+            part.requires_grad_(name in self.trainable).train(name in self.trainable)
         self.tokenizer = components.tokenizer
         self.scheduler_config = dict(components.scheduler_config)
         self.noise_scheduler = DDPMScheduler.from_config(self.scheduler_config)
@@ -74,6 +92,8 @@ class InstructCVModel(pl.LightningModule):
         self.lr, self.betas, self.weight_decay, self.eps = lr, tuple(betas), weight_decay, eps
         self.lr_warmup_steps = lr_warmup_steps
         self.cond_drop_prob = cond_drop_prob
+        self.vae_kl_weight = vae_kl_weight
+        self.scale_by_std = scale_by_std
         self.seed = seed
         self.config = config or {}
         self.architecture = architecture_of(components)
@@ -90,18 +110,22 @@ class InstructCVModel(pl.LightningModule):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        self.vae.eval()  # frozen parts never switch to training behaviour
-        self.text_encoder.eval()
+        for name in TRAINABLE_PARTS:  # frozen parts never switch to training behaviour
+            if name not in self.trainable:
+                getattr(self, name).eval()
         return self
 
-    @torch.no_grad()
     def encode_text(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.text_encoder(input_ids.to(self.device))[0]
+        with torch.set_grad_enabled("text_encoder" in self.trainable and torch.is_grad_enabled()):
+            return self.text_encoder(input_ids.to(self.device))[0]
 
     def empty_text_embedding(self) -> torch.Tensor:
-        """The embedding of the empty instruction (what dropped text becomes), computed once per device."""
+        """The embedding of the empty instruction (what dropped text becomes); once per device when frozen."""
+        if "text_encoder" in self.trainable:  # it changes every step, and learns through dropped samples too
+            return self.encode_text(tokenize(self.tokenizer, [""]))[0]
         if self._empty_text is None or self._empty_text.device != self.device:
-            self._empty_text = self.encode_text(tokenize(self.tokenizer, [""]))[0]
+            with torch.no_grad():
+                self._empty_text = self.encode_text(tokenize(self.tokenizer, [""]))[0]
         return self._empty_text
 
     def generator(self) -> torch.Generator:
@@ -113,20 +137,40 @@ class InstructCVModel(pl.LightningModule):
             self._generator = torch.Generator(self.device).manual_seed(seed)
         return self._generator
 
-    @torch.no_grad()
-    def batch_latents(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(unscaled input latent, scaled target latent, text embedding) from images or cached latents."""
+    def batch_latents(self, batch: dict[str, Any], posterior=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(unscaled input latent, scaled target latent, text embedding) from images or cached latents.
+
+        ``posterior``: the VAE's posterior of ``cat([input, target])`` when the caller has it already;
+        latents are detached either way (the diffusion loss never trains the VAE).
+        """
         scale = self.vae.config.scaling_factor
         if "input_mode" in batch:  # latent cache
+            if "text_encoder" in self.trainable:
+                raise ValueError("the latent cache holds fixed text embeddings; a trained text encoder needs images")
             mean, std = batch["target_mean"].float(), batch["target_std"].float()
             noise = torch.randn(mean.shape, generator=self.generator(), device=self.device)
             return batch["input_mode"].float(), (mean + std * noise) * scale, batch["text_embedding"].float()
-        images = torch.cat([batch["input"], batch["target"]]).to(self.device, self.vae.dtype)
-        posterior = self.vae.encode(images).latent_dist
+        if posterior is None:
+            with torch.no_grad():
+                images = torch.cat([batch["input"], batch["target"]]).to(self.device, self.vae.dtype)
+                posterior = self.vae.encode(images).latent_dist
         n = len(batch["input"])
-        target = posterior.mean[n:] + posterior.std[n:] * torch.randn(
-            posterior.mean[n:].shape, generator=self.generator(), device=self.device, dtype=posterior.mean.dtype)
-        return posterior.mode()[:n].float(), target.float() * scale, self.encode_text(batch["input_ids"]).float()
+        mean, std = posterior.mean.detach(), posterior.std.detach()
+        target = mean[n:] + std[n:] * torch.randn(
+            mean[n:].shape, generator=self.generator(), device=self.device, dtype=mean.dtype)
+        image_latents = posterior.mode().detach()[:n]
+        return image_latents.float(), target.float() * scale, self.encode_text(batch["input_ids"]).float()
+
+    def autoencoder_loss(self, images: torch.Tensor, posterior) -> torch.Tensor:
+        """The first-stage loss: reconstruction MSE (images in [-1, 1]) + ``vae_kl_weight`` x KL per latent value.
+
+        The decoder sees a posterior sample, drawn from the model's generator.
+        """
+        noise = torch.randn(posterior.mean.shape, generator=self.generator(), device=self.device,
+                            dtype=posterior.mean.dtype)
+        reconstruction = self.vae.decode(posterior.mean + posterior.std * noise).sample
+        kl = posterior.kl().mean() / posterior.mean[0].numel()
+        return F.mse_loss(reconstruction.float(), images.float()) + self.vae_kl_weight * kl
 
     def diffusion_loss(self, image_latents: torch.Tensor, target_latents: torch.Tensor,
                        text: torch.Tensor) -> torch.Tensor:
@@ -140,15 +184,57 @@ class InstructCVModel(pl.LightningModule):
                                   device=self.device)
         noisy = self.noise_scheduler.add_noise(target_latents, noise, timesteps)
         pred = self.unet(torch.cat([noisy, image_latents], dim=1), timesteps, encoder_hidden_states=text).sample
-        return F.mse_loss(pred.float(), noise.float())
+        return F.mse_loss(pred.float(), self.prediction_target(target_latents, noise, timesteps).float())
+
+    def prediction_target(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        """What the UNet learns to predict, by the schedule's ``prediction_type`` (SD v1.5: the noise)."""
+        kind = self.noise_scheduler.config.prediction_type
+        if kind == "epsilon":
+            return noise
+        if kind == "v_prediction":  # v = sqrt(a) noise - sqrt(1 - a) x0: x0 stays learnable at high noise
+            return self.noise_scheduler.get_velocity(latents, noise, timesteps)
+        if kind == "sample":
+            return latents
+        raise ValueError(f"unknown prediction_type {kind!r} in the noise schedule")
 
     # ---- Lightning hooks ---------------------------------------------------------------------
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = self.diffusion_loss(*self.batch_latents(batch))
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False,
-                 batch_size=len(batch["key"]))
+        losses: dict[str, torch.Tensor] = {}
+        posterior = None
+        if "vae" in self.trainable:
+            if "input" not in batch:
+                raise ValueError("training the VAE needs images; the latent cache (cache_latents) cannot be used")
+            images = torch.cat([batch["input"], batch["target"]]).to(self.device, self.vae.dtype)
+            posterior = self.vae.encode(images).latent_dist
+            losses["vae_loss"] = self.autoencoder_loss(images, posterior)
+        if "unet" in self.trainable:
+            losses["diffusion_loss"] = self.diffusion_loss(*self.batch_latents(batch, posterior))
+        loss = sum(losses.values())
+        n = len(batch["key"])
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=n)
+        if len(losses) > 1:
+            for name, value in losses.items():
+                self.log(f"train/{name}", value, on_step=True, on_epoch=False, batch_size=n)
         return loss
+
+    def on_train_batch_start(self, batch: dict[str, Any], batch_idx: int) -> None:
+        # batch_idx too: with accumulate_grad_batches > 1 the first few batches all run at global_step 0
+        if self.scale_by_std and self.trainer.global_step == 0 and batch_idx == 0 and "unet" in self.trainable:
+            self.fit_scaling_factor(batch)
+
+    @torch.no_grad()
+    def fit_scaling_factor(self, batch: dict[str, Any]) -> float:
+        """Set ``vae.config.scaling_factor`` to 1 / std of this batch's target latents (rank 0's, on every rank)."""
+        if "vae" in self.trainable:
+            raise ValueError("scale_by_std needs a trained, frozen VAE (it is fitted once, on the first batch)")
+        self.vae.register_to_config(scaling_factor=1.0)
+        _, target, _ = self.batch_latents(batch)
+        scale = float(self.trainer.strategy.broadcast(1.0 / target.float().std().item(), src=0))
+        self.vae.register_to_config(scaling_factor=scale)
+        self.architecture = architecture_of(self.components)
+        self.print(f"scale_by_std: VAE scaling_factor set to {scale:.5f}")
+        return scale
 
     def on_train_start(self) -> None:
         self._generator = None  # reseed from (seed, rank, global_step), also after a resume
@@ -166,11 +252,12 @@ class InstructCVModel(pl.LightningModule):
     def optimizer_step(self, epoch: int, batch_idx: int, optimizer, optimizer_closure=None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
         # right after the step, before any batch-end callback checkpoints or samples the EMA
-        if self.ema is not None:
+        if self.ema is not None and "unet" in self.trainable:
             self.ema.update(self.unet)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.unet.parameters(), lr=self.lr, betas=self.betas,
+        parameters = [p for name in self.trainable for p in getattr(self, name).parameters()]
+        optimizer = torch.optim.AdamW(parameters, lr=self.lr, betas=self.betas,
                                       weight_decay=self.weight_decay, eps=self.eps)
         if self.lr_warmup_steps <= 0:
             return optimizer
