@@ -375,7 +375,9 @@ def train(args: argparse.Namespace) -> int:
     last = LastCheckpoint(run_dir / RUN_CHECKPOINT, every_n_steps=callbacks_cfg.checkpoint_every_n_steps)
     throughput = Throughput()
     agreement = WeightsAgreement(run_dir / "rank_checksums.json")
-    callbacks = [last, throughput, LearningRateMonitor(logging_interval="step"), agreement, ProgressBar()]
+    callbacks = [last, throughput, LearningRateMonitor(logging_interval="step"), agreement]
+    if trainer_cfg.get("enable_progress_bar", True):  # lightning.trainer.enable_progress_bar=false: quiet logs
+        callbacks.append(ProgressBar())
     if callbacks_cfg.keep_every_n_steps and callbacks_cfg.keep_checkpoints:
         callbacks.append(ModelCheckpoint(
             dirpath=run_dir / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
