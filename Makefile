@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIP_ARGS ?=
 DEMO_STEPS ?= 1500
 DEMO_OUT ?= outputs/demo
+DEMO_ARGS ?=
 PYTEST_ARGS ?=
 APP_ARGS ?= --tiny
 
@@ -31,7 +32,7 @@ test: setup $(VENV)/.installed-demo
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: setup
-	HF_HUB_OFFLINE=1 $(PY) scripts/demo.py --steps $(DEMO_STEPS) --out $(DEMO_OUT)
+	HF_HUB_OFFLINE=1 $(PY) scripts/demo.py --steps $(DEMO_STEPS) --out $(DEMO_OUT) $(DEMO_ARGS)
 
 app: $(VENV)/.installed-demo
 	HF_HUB_OFFLINE=1 $(PY) app.py $(APP_ARGS)
