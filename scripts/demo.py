@@ -14,7 +14,6 @@ and the message names it.
 from __future__ import annotations
 
 import argparse
-import filecmp
 import hashlib
 import json
 import os
@@ -54,6 +53,8 @@ class Stage:
     commands: list[list[str]]
     outputs: list[Path]
     env: dict[str, str] = field(default_factory=dict)
+    copies: list[tuple[Path, Path]] = field(default_factory=list)  # (source, destination), put in place first
+    resumable: bool = False  # its tools finish a half-done output themselves: cleared only when outdated
     key: str = ""
 
 
@@ -118,11 +119,11 @@ def data_stages(args: argparse.Namespace, out: Path) -> list[Stage]:
         Stage("data", "writing synthetic raw datasets in the COCO, ADE20K, Pets and NYUv2 formats",
               [python("dataset_creation/synthetic.py", "--out", raw, "--datasets", *DATASETS,
                       "--num-train", args.num_train, "--num-eval", args.num_eval, "--size", args.size,
-                      "--seed", args.seed, *quiet)], [raw]),
+                      "--seed", args.seed, *quiet)], [raw], resumable=True),
         Stage("pairs", "building instruction/answer pairs: training split and held-out split",
               [python("dataset_creation/format_dataset.py", "--save_root", out / "pairs" / "train", *pairs),
                python("dataset_creation/format_dataset.py", "--save_root", out / "pairs" / "eval", *pairs,
-                      "--split", "eval")], [out / "pairs"]),
+                      "--split", "eval")], [out / "pairs"], resumable=True),
     ]
 
 
@@ -170,20 +171,17 @@ def held_out_queries(pairs_eval: Path, count: int) -> dict[str, tuple[dict[str, 
 def answer_stage(args: argparse.Namespace, out: Path) -> Stage:
     """edit_cli.py --decode, one instruction per task, on copies of a few held-out inputs."""
     model = out / "runs" / "model"
-    commands = []
+    commands, copies = [], []
     queries = held_out_queries(out / "pairs" / "eval", args.answers)
     for task, (fill, images) in queries.items():
         folder = out / "held_out" / task
-        folder.mkdir(parents=True, exist_ok=True)
-        for image in images:  # copied only when missing or different, so a re-run rewrites nothing
-            if not (folder / image.name).is_file() or not filecmp.cmp(image, folder / image.name, shallow=False):
-                shutil.copyfile(image, folder / image.name)
+        copies += [(image, folder / image.name) for image in images]
         options = [f"--{k}={v}" for k, v in fill.items()]
         commands.append(python("edit_cli.py", "--input", folder, "--output", out / "answers" / task,
                                "--edit", INSTRUCTIONS[task], *options, "--decode", "--ckpt", model,
                                *sampling_options(args), *(["--quiet"] if args.no_progress else [])))
     return Stage("answers", "answering held-out images, one instruction per task (edit_cli.py --decode)",
-                 commands, [out / "answers"])
+                 commands, [out / "answers", out / "held_out"], copies=copies)
 
 
 def evaluation_stage(args: argparse.Namespace, out: Path) -> Stage:
@@ -203,7 +201,9 @@ def stage_key(stage: Stage, upstream: str) -> str:
     everything before it."""
     configs = {str(a): (ROOT / a).read_text() for c in stage.commands for a in map(str, c)
                if a.endswith(".yaml") and (ROOT / a).is_file()}
-    text = json.dumps([upstream, [[str(a) for a in c] for c in stage.commands], configs, stage.env], sort_keys=True)
+    copies = [[str(source), str(destination)] for source, destination in stage.copies]
+    text = json.dumps([upstream, [[str(a) for a in c] for c in stage.commands], configs, copies, stage.env],
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -216,16 +216,24 @@ def shown_path(arg: str) -> str:
 
 
 def run_stage(stage: Stage, number: int, total: int, out: Path) -> None:
-    """Run a stage unless a stamp says it finished with the same key; clear its outputs first otherwise."""
+    """Run a stage unless its stamp holds the same key.
+
+    Its outputs are cleared first when they are outdated (another key), or when they may be half-done by
+    tools that cannot finish them (no stamp, not ``resumable``); then its copies are put in place.
+    """
     stamp = out / STAMPS / f"{stage.name}.json"
     print(f"\n==> [{number}/{total}] {stage.title}", flush=True)
-    if stamp.is_file() and json.loads(stamp.read_text()).get("key") == stage.key:
+    previous = json.loads(stamp.read_text()).get("key") if stamp.is_file() else None
+    if previous == stage.key:
         print("    done already with these arguments; skipping", flush=True)
         return
     stamp.unlink(missing_ok=True)
-    for path in stage.outputs:  # a half-done or outdated result is redone from scratch
-        if path.exists() and stage.name not in ("data", "pairs"):
-            shutil.rmtree(path)
+    if previous is not None or not stage.resumable:
+        for path in stage.outputs:
+            shutil.rmtree(path, ignore_errors=True)
+    for source, destination in stage.copies:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, destination)
     start = time.perf_counter()
     for command in stage.commands:
         shown = " ".join(shlex.quote(shown_path(a)) for a in map(str, command))
@@ -237,14 +245,6 @@ def run_stage(stage: Stage, number: int, total: int, out: Path) -> None:
                               f"(its messages are above)")
     write_json(stamp, {"key": stage.key, "seconds": round(time.perf_counter() - start, 1)})
     print(f"    finished in {time.perf_counter() - start:.0f} s", flush=True)
-
-
-def clear_outdated_data(stage: Stage, out: Path) -> None:
-    """The data stages' tools only add what is missing; when their arguments changed, start them afresh."""
-    stamp = out / STAMPS / f"{stage.name}.json"
-    if stamp.is_file() and json.loads(stamp.read_text()).get("key") != stage.key:
-        for path in stage.outputs:
-            shutil.rmtree(path, ignore_errors=True)
 
 
 def summary(out: Path) -> str:
@@ -279,8 +279,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for number, stage in enumerate(stages, 1):
             stage.key = upstream = stage_key(stage, upstream)
-            if stage.name in ("data", "pairs"):
-                clear_outdated_data(stage, out)
             run_stage(stage, number, total, out)
         for number, make in enumerate((answer_stage, evaluation_stage), len(stages) + 1):
             stage = make(args, out)  # built now: they read the pairs the stages above wrote

@@ -100,6 +100,16 @@ def test_rerun_redoes_nothing(demo):
     assert after == before
 
 
+def test_fewer_answers_redo_only_the_answers_and_evaluation(demo):
+    out, _ = demo
+    result = make_demo(out, SMALL.replace("--answers 2", "--answers 1"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("done already with these arguments; skipping") == 4  # data .. model
+    for task in ("det", "seg", "cls", "depes"):  # no held-out copy or answer of the earlier run is left
+        assert len(list((out / "held_out" / task).iterdir())) == 1
+        assert len(list((out / "answers" / task).glob("*_0.png"))) == 1
+
+
 def test_a_failing_stage_is_named_and_the_exit_status_says_so(demo, tmp_path):
     out, _ = demo
     broken = tmp_path / "broken_vae.yaml"
