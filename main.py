@@ -243,12 +243,13 @@ def check_schedule(config) -> dict[str, Any]:
 
 def check_trainable(config) -> None:
     """model.params.trainable names known parts, and the latent cache only goes with a frozen VAE and text encoder."""
-    from ldm.model import TRAINABLE_PARTS
+    from ldm.model import trainable_parts
 
     trainable = list(config.model.params.trainable)
-    unknown = [p for p in trainable if p not in TRAINABLE_PARTS]
-    if unknown or not trainable:
-        raise UsageError(f"model.params.trainable={trainable}: list some of {', '.join(TRAINABLE_PARTS)}")
+    try:
+        trainable_parts(trainable)
+    except ValueError as e:
+        raise UsageError(f"model.params.trainable={trainable}: {e}") from None
     trained_encoders = [p for p in ("vae", "text_encoder") if p in trainable]
     if config.data.params.cache_latents and trained_encoders:
         raise UsageError(f"data.params.cache_latents=true needs a frozen VAE and text encoder, but "

@@ -20,6 +20,7 @@ autoencoder. The checkpoint layout (``on_save_checkpoint``) is documented in doc
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,13 @@ from ldm.loading import CHECKPOINT_FORMAT, CHECKPOINT_INFO_KEY
 
 TRAINABLE_PARTS = ("unet", "vae", "text_encoder")
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")  # the schedule's prediction_type: the UNet's target
+
+
+def trainable_parts(parts: Collection[str]) -> tuple[str, ...]:
+    """``parts`` in ``TRAINABLE_PARTS`` order; ValueError when it is empty or names an unknown part."""
+    if not parts or set(parts) - set(TRAINABLE_PARTS):
+        raise ValueError(f"trainable must list some of {', '.join(TRAINABLE_PARTS)}; got {list(parts)}")
+    return tuple(p for p in TRAINABLE_PARTS if p in parts)
 
 
 def cfg_dropout_masks(u: torch.Tensor, prob: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,10 +81,7 @@ class InstructCVModel(pl.LightningModule):
         config: dict[str, Any] | None = None,
     ):
         super().__init__()
-        unknown = sorted(set(trainable) - set(TRAINABLE_PARTS))
-        if unknown or not trainable:
-            raise ValueError(f"trainable must list some of {', '.join(TRAINABLE_PARTS)}; got {list(trainable)}")
-        self.trainable = tuple(p for p in TRAINABLE_PARTS if p in trainable)
+        self.trainable = trainable_parts(trainable)
         self.unet = components.unet
         self.vae = components.vae
         self.text_encoder = components.text_encoder
