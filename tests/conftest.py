@@ -15,6 +15,17 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 REALDATA = Path(os.environ.get("INSTRUCTCV_REALDATA", REPO_ROOT.parent / "shared" / "realdata"))
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Two cores shared by several test runs: more threads only thrash (10x slower here)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT

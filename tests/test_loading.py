@@ -13,14 +13,7 @@ from safetensors.torch import save_file
 from ldm.components import architecture_of, build_random_components
 from ldm.loading import CheckpointError, load_components
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Two cores shared by several test runs: more threads only thrash (10x slower here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---- a test-side converter from diffusers key names back to the original CompVis LDM layout ----------

@@ -12,14 +12,7 @@ from ldm.data import PairsDataModule
 from ldm.ema import EMA, ema_decay
 from ldm.model import InstructCVModel, cfg_dropout_masks
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Two cores shared by several test runs: more threads only thrash (10x slower here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_cfg_dropout_bands_by_hand():

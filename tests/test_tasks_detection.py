@@ -343,30 +343,36 @@ def _real_photos(root: Path) -> list[Path]:
                   and not any(s in str(p) for s in skip))
 
 
-def test_boxes_drawn_on_real_coco_photos_decode_back(realdata):
-    root = realdata / "coco"
+def coco_box_queries(root: Path):
+    """(image id, class name, RGB image, xyxy boxes, crowd flags) per class of every val2017 image of a COCO folder."""
     data = json.loads((root / "annotations" / "instances_val2017.json").read_text())
     names = {c["id"]: c["name"] for c in data["categories"]}
-    plain, with_image = det.DetectionMetric(), det.DetectionMetric()
-    big_found, big = 0, 0
     for info in data["images"]:
         img = np.asarray(Image.open(root / "val2017" / info["file_name"]).convert("RGB"))
-        h, w = img.shape[:2]
         anns = [a for a in data["annotations"] if a["image_id"] == info["id"]]
         for cat in sorted({a["category_id"] for a in anns}):
             sel = [a for a in anns if a["category_id"] == cat]
             boxes = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
                               for a in sel])
             crowd = np.array([a["iscrowd"] for a in sel], bool)
-            answer = damage(det.encode(img, boxes[~crowd]))  # crowd regions are not drawn
-            pred = det.decode(answer, (w, h))
-            plain.add(str(info["id"]), names[cat], pred, boxes, crowd)
-            pred_img = det.decode(answer, (w, h), image=img)
-            with_image.add(str(info["id"]), names[cat], pred_img, boxes, crowd)
-            sizeable = ~crowd & (np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= 40)
-            if sizeable.any() and len(pred_img):
-                big_found += int((iou(boxes[sizeable], pred_img[:, :4]).max(1) > 0.8).sum())
-            big += int(sizeable.sum())
+            yield str(info["id"]), names[cat], img, boxes, crowd
+
+
+def test_boxes_drawn_on_real_coco_photos_decode_back(realdata):
+    root = realdata / "coco"
+    plain, with_image = det.DetectionMetric(), det.DetectionMetric()
+    big_found, big = 0, 0
+    for image_id, name, img, boxes, crowd in coco_box_queries(root):
+        h, w = img.shape[:2]
+        answer = damage(det.encode(img, boxes[~crowd]))  # crowd regions are not drawn
+        pred = det.decode(answer, (w, h))
+        plain.add(image_id, name, pred, boxes, crowd)
+        pred_img = det.decode(answer, (w, h), image=img)
+        with_image.add(image_id, name, pred_img, boxes, crowd)
+        sizeable = ~crowd & (np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= 40)
+        if sizeable.any() and len(pred_img):
+            big_found += int((iou(boxes[sizeable], pred_img[:, :4]).max(1) > 0.8).sum())
+        big += int(sizeable.sum())
     # small and crowded COCO boxes (bottles 8 px wide, a queue of people) merge into blue slabs
     assert plain.compute()["AP50"] >= 85.0, plain.compute()
     assert with_image.compute()["AP50"] >= 90.0, with_image.compute()
@@ -395,21 +401,12 @@ def test_round_trip_on_the_synthetic_coco_dataset(tmp_path):
 
     write_coco(tmp_path / "coco", num_train=0, num_eval=12, size=(640, 480), seed=0)
     root = tmp_path / "coco"
-    data = json.loads((root / "annotations" / "instances_val2017.json").read_text())
-    names = {c["id"]: c["name"] for c in data["categories"]}
     plain, with_image = det.DetectionMetric(), det.DetectionMetric()
-    for info in data["images"]:
-        img = np.asarray(Image.open(root / "val2017" / info["file_name"]).convert("RGB"))
+    for image_id, name, img, boxes, crowd in coco_box_queries(root):
         h, w = img.shape[:2]
-        anns = [a for a in data["annotations"] if a["image_id"] == info["id"]]
-        for cat in sorted({a["category_id"] for a in anns}):
-            sel = [a for a in anns if a["category_id"] == cat]
-            boxes = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                              for a in sel])
-            crowd = np.array([a["iscrowd"] for a in sel], bool)
-            answer = damage(det.encode(img, boxes[~crowd]))
-            plain.add(str(info["id"]), names[cat], det.decode(answer, (w, h)), boxes, crowd)
-            with_image.add(str(info["id"]), names[cat], det.decode(answer, (w, h), image=img), boxes, crowd)
+        answer = damage(det.encode(img, boxes[~crowd]))
+        plain.add(image_id, name, det.decode(answer, (w, h)), boxes, crowd)
+        with_image.add(image_id, name, det.decode(answer, (w, h), image=img), boxes, crowd)
     assert with_image.n >= 15
     assert with_image.compute()["mAP"] >= 90.0 and with_image.compute()["AP50"] >= 98.0, with_image.compute()
     # without the input, a box drawn over a pure blue backdrop only shows where it crosses objects

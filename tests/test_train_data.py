@@ -25,13 +25,7 @@ TINY_VAE_8X = {  # configs/tiny.yaml's VAE: 8x downsampling like SD, so 64 px ->
 }
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Two cores shared by several test runs: more threads only thrash (10x slower here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def write_pairs(root: Path, n: int = 24, size: int = 64, seed: int = 0) -> Path:

@@ -33,13 +33,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:Found .* module")
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread(monkeypatch):
-    """Two cores shared by several test runs: more threads only thrash (10x slower here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def no_pinned_run_dir(one_torch_thread, monkeypatch):
+    """One torch thread, and no INSTRUCTCV_RUN_DIR from the environment deciding the run folder."""
     monkeypatch.delenv(main_py.RUN_DIR_ENV, raising=False)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
