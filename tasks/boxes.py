@@ -1,0 +1,28 @@
+"""Box geometry shared by the detection target, its decoder and its metric: the blue, the line width, (N, 4) arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+BLUE = (0, 0, 255)
+
+
+def line_width(width: int, height: int) -> int:
+    """Box line width for an image of ``width`` x ``height``: 1/128 of the long side, at least 2 px.
+
+    640x480 gives 5 px, which is still 2 px after a resize to 256 px.
+    """
+    return max(2, int(round(max(width, height) / 128.0)))
+
+
+def as_boxes(boxes: Any) -> np.ndarray:
+    """``boxes`` as a float (N, 4) x0, y0, x1, y1 array (extra columns such as scores dropped)."""
+    arr = np.asarray(boxes if boxes is not None else [], dtype=np.float64)
+    if arr.size == 0:
+        return np.zeros((0, 4), dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] < 4:
+        raise ValueError(f"boxes must be (N, 4) x0, y0, x1, y1; got shape {arr.shape}")
+    return arr[:, :4]
+
