@@ -20,7 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+import tasks
 from instructcv.cli import UsageError, run, setup_logging
+from ldm.answers import parsed_record
+from tasks import parse_instruction
+from tasks.render import overlay_mask  # noqa: F401  (the page's mask view; tests draw with it)
 
 log = logging.getLogger("app")
 
@@ -30,11 +34,6 @@ EXAMPLE_INSTRUCTIONS = [
     "Show red if there is a cat in the picture, otherwise show green.",
     "Estimate the depth of this image.",
 ]
-MASK_COLOR = np.array([0, 255, 0], dtype=np.float32)  # the green of ldm.answers' box previews
-MASK_ALPHA = 0.45  # tint inside the mask
-MASK_DIM = 0.35  # brightness kept outside it: the mask reads on any photo, whatever its colours
-TASK_NAMES = {"det": "detection", "seg": "segmentation", "cls": "classification", "depes": "depth estimation"}
-
 USAGE_EXAMPLES = """\
 examples:
   python app.py --tiny                                   # random tiny model, to try the page (answers are noise)
@@ -62,63 +61,23 @@ class Decoded:
     label: str = "Decoded"  # caption of the view on the page
 
 
-def overlay_mask(image: np.ndarray, mask: np.ndarray, alpha: float = MASK_ALPHA, dim: float = MASK_DIM) -> np.ndarray:
-    """``image`` with ``mask`` (bool, same height and width) tinted in ``MASK_COLOR`` and the rest dimmed."""
-    out = image.astype(np.float32)
-    inside = mask[..., None]
-    out = np.where(inside, (1.0 - alpha) * out + alpha * MASK_COLOR, dim * out)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
-
-
 def decode_answer(answer: Image.Image, image: Image.Image, instruction: str) -> Decoded:
     """Read ``answer`` (at ``image``'s size) back as the task ``instruction`` asks for.
 
-    Uses the task decoders of ``tasks/`` and the drawing helpers of ``ldm.answers`` (what
-    ``edit_cli.py --decode`` writes to files), so the page shows exactly what the CLI would save.
+    The task's ``read_answer``, ``render`` and ``describe`` (``tasks/``): the page shows exactly
+    what ``edit_cli.py --decode`` would save.
     """
-    from ldm.answers import colorize_depth, draw_boxes
-    from tasks import get_task, parse_instruction
-
     parsed = parse_instruction(instruction)
     if not parsed.ok:
         return Decoded(None, None, f"Task not recognised ({parsed.reason}); only the answer image is shown.")
-    task, module = parsed.task, get_task(parsed.task)
+    task = tasks.task(parsed.task)
     rgb = np.asarray(image.convert("RGB"))
-    size = image.size
-    what = f" '{parsed.class_name}'" if parsed.class_name else ""
-    if task == "det":
-        boxes = np.asarray(module.decode(answer, size, image=rgb), dtype=np.float64).reshape(-1, 5)
-        view = draw_boxes(rgb, boxes, module.line_width(*size))
-        if len(boxes):
-            text = f"Detection{what}: {len(boxes)} box{'es' if len(boxes) != 1 else ''} (best score {boxes[0, 4]:.2f})."
-        else:
-            text = f"Detection{what}: no box found in the answer."
-        return Decoded(task, view, text, "Boxes read from the answer, on the input")
-    if task == "seg":
-        mask = np.asarray(module.decode(answer, size), dtype=bool)
-        return Decoded(task, overlay_mask(rgb, mask), f"Segmentation{what}: the mask covers {mask.mean():.1%} of the image.",
-                       "Mask read from the answer (green), on the input")
-    if task == "cls":
-        if not parsed.positive or not parsed.negative:
-            return Decoded(task, None, "Classification: the instruction names no answer colours "
-                                       "(e.g. 'show red if ..., otherwise green'), so the answer cannot be read.")
-        present, score = module.read(answer, parsed.positive, parsed.negative)
-        if present is None:
-            verdict = f"unreadable: the answer is neither {parsed.positive} nor {parsed.negative}"
-        else:
-            verdict = "present" if present else "absent"
-        return Decoded(task, None, f"Classification{what}: {verdict} (P(present) = {score:.2f}).")
-    if task == "depes":
-        metres = np.asarray(module.decode(answer, size), dtype=np.float32)
-        max_depth = float(getattr(module, "MAX_DEPTH", 10.0))
-        valid = metres > 0
-        if valid.any():
-            lo, med, hi = np.percentile(metres[valid], [0, 50, 100])
-            text = f"Depth: {lo:.2f} to {hi:.2f} m, median {med:.2f} m (colour scale 0-{max_depth:g} m, black = no depth)."
-        else:
-            text = "Depth: no pixel has a depth (the answer is black)."
-        return Decoded(task, colorize_depth(metres, max_depth), text, "Depth read from the answer (near = dark)")
-    return Decoded(task, None, f"Task {task!r} has no decoded view; only the answer image is shown.")
+    record = parsed_record(parsed, instruction)
+    try:
+        prediction = task.read_answer(answer, record, image.size, image=rgb)
+    except ValueError as e:
+        return Decoded(task.tag, None, f"{task.title}: {e}, so the answer cannot be read.")
+    return Decoded(task.tag, task.render(prediction, rgb), task.describe(prediction, record), task.view_label)
 
 
 # ------------------------------------------------------------------------------------- handler

@@ -310,9 +310,10 @@ def print_report(qs, result, generation, problems: list[str], out: Path, seconds
 def run_evaluation(args: argparse.Namespace) -> int:
     from evaluation.answers import answer_index
     from evaluation.pairs import read_pairs
-    from evaluation.queries import TASK_ALIASES, TASK_TAGS, build_queries, parse_names
+    from evaluation.queries import build_queries
     from evaluation.scoring import score_queries
     from instructcv.io import write_json
+    from tasks import parse_names, parse_tasks
 
     start = time.perf_counter()
     if not args.pairs:
@@ -324,7 +325,7 @@ def run_evaluation(args: argparse.Namespace) -> int:
     problems: list[str] = []
     rows = read_pairs(args.pairs, problems)
     data_roots = parse_data_roots(args.data_root, {r["dataset"] for r in rows})
-    qs = build_queries(rows, tasks=parse_names(args.tasks, "--tasks", TASK_TAGS, TASK_ALIASES),
+    qs = build_queries(rows, tasks=parse_tasks(args.tasks),
                        datasets=parse_names(args.datasets, "--datasets"), limit=args.limit, seed=args.seed,
                        absent_per_image=args.absent_per_image)  # fmt: skip
     for note in qs.notes:

@@ -9,7 +9,6 @@ Where to get each dataset and the exact commands: ``data/README.md``.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -32,12 +31,7 @@ from dataset_creation.writer import (
     write_pairs,
 )
 from instructcv.cli import EXIT_OK, EXIT_PARTIAL, UsageError, run
-
-TASK_TAGS = ("det", "seg", "cls", "depes")
-TASK_ALIASES = {
-    "detection": "det", "segmentation": "seg", "classification": "cls", "depth": "depes",
-    "depth_estimation": "depes", "dep": "depes",
-}  # fmt: skip
+from tasks import parse_tasks
 
 EXAMPLES = """\
 examples:
@@ -64,22 +58,6 @@ examples:
 Re-running a command writes only what is missing. Exit status 2 when inputs were skipped
 (listed at the end) or the input is unusable.
 """
-
-
-def parse_tasks(values: Sequence[str] | None) -> list[str] | None:
-    """``det seg``, ``det,seg``, ``['det','seg']`` or the shell-mangled ``[det]`` -> ``["det", "seg"]``."""
-    if not values:
-        return None
-    tags: list[str] = []
-    for token in re.split(r"[\s,\[\]'\"]+", " ".join(values)):
-        if not token:
-            continue
-        tag = TASK_ALIASES.get(token.lower(), token.lower())
-        if tag not in TASK_TAGS:
-            raise UsageError(f"unknown task {token!r} in --tasks; expected some of {', '.join(TASK_TAGS)}")
-        if tag not in tags:
-            tags.append(tag)
-    return tags or None
 
 
 def _layouts() -> str:

@@ -44,6 +44,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+import tasks
 from dataset_creation.readers import get_reader
 from dataset_creation.readers.base import Sample, SampleError
 from instructcv.images import ImageReadError, load_rgb
@@ -162,66 +163,43 @@ def store_input(save_root: Path, sample: Sample, jpeg_quality: int = JPEG_QUALIT
 # Targets and sample folders
 
 
-def _clip_boxes(boxes: list | None, width: int, height: int) -> list[list[float]]:
-    arr = np.asarray(boxes or [], dtype=np.float64).reshape(-1, 4)
-    arr[:, [0, 2]] = arr[:, [0, 2]].clip(0, width)
-    arr[:, [1, 3]] = arr[:, [1, 3]].clip(0, height)
-    return [[round(float(v), 2) for v in box] for box in arr]
-
-
-def _checked_shape(arr: np.ndarray, sample: Sample, data_root: Path, height: int, width: int) -> np.ndarray:
-    if arr.shape[:2] != (height, width):
-        raise SampleError(
-            data_root / sample.gt if sample.gt else sample.image,
-            f"ground truth is {arr.shape[1]}x{arr.shape[0]} but the image is {width}x{height}",
-        )
-    return arr
-
-
 def make_pair(sample: Sample, pixels: np.ndarray, data_root: Path, options: WriterOptions) -> tuple[np.ndarray, dict]:
-    """(target image, metadata row without ``data_root``) of one sample whose input pixels are ``pixels``."""
-    import tasks  # imported on use: the tasks package pulls in the metrics
+    """(target image, metadata row without ``data_root``) of one sample whose input pixels are ``pixels``.
 
-    task = tasks.get_task(sample.task)
+    The sample's task draws the target (``tasks.base.Task.build_target``); the reader's
+    ``load_ground_truth`` is called only when the task asks for the raw truth (seg masks, depth).
+    """
+    try:
+        task = tasks.task(sample.task)
+    except ValueError:
+        raise SampleError(sample.image, f"unknown task {sample.task!r}") from None
     height, width = pixels.shape[:2]
     row: dict[str, Any] = {
         "sample": sample.name, "stem": sample.stem, "task": sample.task, "dataset": sample.dataset,
         "split": sample.split, "class": sample.class_name, "source": sample.source,
     }  # fmt: skip
-    positive = negative = None
-    if sample.task == "det":
-        boxes = _clip_boxes(sample.boxes, width, height)
-        crowd = [bool(c) for c in (sample.crowd or [False] * len(boxes))]
-        if len(crowd) != len(boxes):
-            raise SampleError(sample.image, f"{len(boxes)} boxes but {len(crowd)} crowd flags")
-        drawn = [b for b, c in zip(boxes, crowd, strict=True) if not c]
-        target = np.asarray(task.encode(pixels, np.asarray(drawn, dtype=np.float64).reshape(-1, 4)), dtype=np.uint8)
-        row.update(bbox=boxes, crowd=crowd, _drawn=drawn)
-    elif sample.task == "seg":
-        truth = get_reader(sample.dataset).load_ground_truth(data_root, sample)
-        mask = _checked_shape(np.asarray(truth["mask"], dtype=bool), sample, data_root, height, width)
-        target = np.asarray(task.encode(mask)) > 127  # bool: written as a 1-bit PNG
-    elif sample.task == "cls":
-        if sample.positive is None:
-            raise SampleError(sample.image, f"cls sample {sample.name} without a positive flag")
-        positive, negative = task.choose_colors(sample.name, options.seed, options.prompts)
-        target = np.asarray(task.encode((width, height), bool(sample.positive), positive, negative), dtype=np.uint8)
-        row.update(positive=bool(sample.positive), colors=[positive, negative])
-    elif sample.task == "depes":
-        depth = get_reader(sample.dataset).load_ground_truth(data_root, sample)
-        depth = _checked_shape(np.asarray(depth, dtype=np.float32), sample, data_root, height, width)
-        target = np.asarray(task.encode(depth), dtype=np.uint8)
-    else:
-        raise SampleError(sample.image, f"unknown task {sample.task!r}")
-    row["edit"] = task.make_instruction(
-        sample.name, options.seed, options.prompts, class_name=sample.class_name, positive=positive, negative=negative
-    )
+    def load_truth() -> Any:
+        return get_reader(sample.dataset).load_ground_truth(data_root, sample)
+
+    try:
+        target = task.build_target(sample, pixels, load_truth, options.seed, options.prompts)
+    except SampleError:
+        raise
+    except ValueError as e:
+        raise SampleError(sample.image, str(e)) from None
+    if target.image.shape[:2] != (height, width):
+        got = target.image.shape
+        raise SampleError(data_root / sample.gt if sample.gt else sample.image,
+                          f"ground truth is {got[1]}x{got[0]} but the image is {width}x{height}")
+    row.update(target.fields)
+    row["edit"] = task.make_instruction(sample.name, options.seed, options.prompts, class_name=sample.class_name,
+                                        **target.words)
     if sample.gt is not None:
         row["gt"] = sample.gt
     public_args = {k: v for k, v in (sample.gt_args or {}).items() if not k.startswith("_")}
     if public_args:
         row["gt_args"] = public_args
-    return target, row
+    return target.image, row
 
 
 # Photo-like targets (det): one fixed "up" filter and zlib's RLE strategy encode ~5x faster than

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from instructcv.cli import UsageError
+from tasks import TAGS as TASK_TAGS
 
 METADATA_FILE = "metadata.jsonl"
-TASK_TAGS = ("det", "seg", "cls", "depes")
 
 
 def _sample_files(folder: Path, suffix: str) -> list[Path]:

@@ -37,6 +37,9 @@ from collections.abc import Collection
 
 import numpy as np
 
+import tasks
+from tasks.detection_metric import DetectionMetric
+
 SUFFIX = "_instructcv_protocol"
 
 PROTOCOLS: dict[str, str] = {
@@ -65,8 +68,6 @@ def new_metric(task: str, dataset: str, classes: Collection[str] | None = None):
     The protocols live in ``tasks`` (so the baselines score with the very same code); ``classes`` is
     the dataset's class list for cls (top-1 only when every image was asked about all of them).
     """
-    import tasks
-
     return tasks.new_metric(task, dataset, classes=classes)
 
 
@@ -107,12 +108,15 @@ class InstructCVDetection:
     """COCOeval over ground-truth-filtered boxes (the original ``Evaluate_AR.py``)."""
 
     def __init__(self) -> None:
-        from tasks.detection import DetectionMetric
-
         self.inner = DetectionMetric()
 
     def add(self, image_id: str, class_name: str, pred: np.ndarray, gt: np.ndarray, gt_crowd=None) -> None:
         self.inner.add(image_id, class_name, filter_by_truth(pred, gt), gt)
+
+    def add_prediction(self, record: dict, pred: np.ndarray, truth: dict) -> None:
+        """Present-class queries only, as the original scripts had no others."""
+        if not record.get("absent"):
+            self.add(record["stem"], record.get("class"), pred, truth["boxes"])
 
     def compute(self) -> dict:
         m = self.inner.compute()
@@ -136,6 +140,11 @@ class InstructCVSegmentation:
         inter = float(np.count_nonzero(pred & gt))
         union = float(np.count_nonzero(pred | gt))
         self.per_image[str(image_id)].append((inter + 1e-6) / (union + 1e-6))
+
+    def add_prediction(self, record: dict, pred: np.ndarray, truth: dict) -> None:
+        """Present-class queries only, as the original scripts had no others."""
+        if not record.get("absent"):
+            self.add(record["stem"], pred, truth["mask"])
 
     def compute(self) -> dict:
         if not self.per_image:
@@ -173,6 +182,9 @@ class InstructCVDepth:
         if pred.shape != gt.shape:
             pred = cv2.resize(pred, gt.shape[::-1], interpolation=cv2.INTER_LINEAR)
         self.per_image.append(original_depth_errors(pred, gt))
+
+    def add_prediction(self, record: dict, pred: np.ndarray, truth: np.ndarray) -> None:
+        self.add(pred, truth)
 
     def compute(self) -> dict:
         keys = ("rmse", "abs_rel", "delta1")

@@ -30,31 +30,13 @@ from typing import Any
 
 import numpy as np
 
+import tasks
 from instructcv.cli import UsageError
 
-ABSENT_TASKS = ("det", "seg")
-TASK_ALIASES = {"detection": "det", "segmentation": "seg", "classification": "cls", "depth": "depes",
-                "depth_estimation": "depes", "dep": "depes"}  # fmt: skip
-TASK_TAGS = ("det", "seg", "cls", "depes")
+# tasks whose pairs hold present classes only, so that the evaluator asks about absent ones too
+ABSENT_TASKS = tuple(tag for tag in tasks.TAGS if tasks.task(tag).absent_tally)
 # gt_args keys that name the queried class; an absent query must not inherit them
 _CLASS_ARGS = ("label", "category_id")
-
-
-def parse_names(values: Sequence[str] | None, option: str, known: Sequence[str] | None = None,
-                aliases: dict[str, str] | None = None) -> list[str] | None:  # fmt: skip
-    """``det seg``, ``det,seg``, ``['det','seg']`` or a shell-mangled ``[det]`` -> ``["det", "seg"]``."""
-    if not values:
-        return None
-    out: list[str] = []
-    for token in re.split(r"[\s,\[\]'\"]+", " ".join(values)):
-        if not token:
-            continue
-        name = (aliases or {}).get(token.lower(), token.lower())
-        if known is not None and name not in known:
-            raise UsageError(f"unknown {option} value {token!r}; expected some of {', '.join(known)}")
-        if name not in out:
-            out.append(name)
-    return out or None
 
 
 def class_slug(name: str) -> str:
@@ -70,9 +52,7 @@ def stable_rng(seed: int, *keys: str) -> np.random.Generator:
 
 def prompt_style(rows: Iterable[dict[str, Any]], task: str) -> str:
     """``fixed`` when every row of ``task`` carries the fixed template's sentence, else ``rephrased``."""
-    import tasks
-
-    module = tasks.get_task(task)
+    module = tasks.task(task)
     seen = False
     for row in rows:
         if row["task"] != task:
@@ -127,7 +107,7 @@ def _present_classes(rows: list[dict[str, Any]]) -> dict[tuple[str, str], set[st
     """(dataset, stem) -> every class the image has a sample for (cls: positives only)."""
     present: dict[tuple[str, str], set[str]] = defaultdict(set)
     for r in rows:
-        if r.get("class") is None or (r["task"] == "cls" and not r.get("positive")):
+        if r.get("class") is None or not r.get("positive", True):  # cls negatives name absent classes
             continue
         present[(r["dataset"], r["stem"])].add(str(r["class"]))
     return present
@@ -142,8 +122,6 @@ def absent_queries(all_rows: list[dict[str, Any]], kept: list[dict[str, Any]], p
     """
     if per_image == 0:
         return []
-    import tasks
-
     pools: dict[tuple[str, str], list[str]] = defaultdict(list)
     for r in all_rows:
         if r["task"] in ABSENT_TASKS and r.get("class") is not None:
@@ -175,14 +153,13 @@ def absent_queries(all_rows: list[dict[str, Any]], kept: list[dict[str, Any]], p
                 **{"class": cls},
                 absent=True,
                 input_sample=row["sample"],
-                edit=tasks.get_task(task).make_instruction(sample, seed, styles[task], class_name=cls),
+                edit=tasks.task(task).make_instruction(sample, seed, styles[task], class_name=cls),
+                **tasks.task(task).absent_fields(),
             )
             if args:
                 query["gt_args"] = args
             else:
                 query.pop("gt_args", None)
-            if task == "det":
-                query["bbox"], query["crowd"] = [], []
             out.append(query)
     return out
 

@@ -27,10 +27,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+import tasks
 from evaluation import protocols
+from evaluation.answers import answer_index
 from evaluation.ground_truth import TruthError, data_root_of, resolve_truth
-from evaluation.pairs import TASK_TAGS, input_path
+from evaluation.pairs import input_path, read_pairs
+from evaluation.queries import build_queries
 from instructcv.images import ImageReadError, load_rgb
+from instructcv.io import write_json
 
 
 @dataclass
@@ -52,70 +56,39 @@ def _input_pixels(path: str) -> np.ndarray:
     return np.asarray(load_rgb(path, exif_transpose=False))
 
 
-def _blank(size: tuple[int, int]) -> Image.Image:
-    return Image.new("RGB", (max(1, size[0]), max(1, size[1])))
-
-
 class _AbsentTally:
     def __init__(self) -> None:
         self.queries = 0
         self.empty = 0
-        self.amount = 0.0  # boxes (det) or predicted area in % of the valid pixels (seg)
+        self.amount = 0.0  # what the task counts (det: boxes, seg: predicted area in % of the valid pixels)
 
     def add(self, amount: float) -> None:
         self.queries += 1
         self.empty += amount == 0
         self.amount += amount
 
-    def summary(self, task: str) -> dict[str, Any]:
-        key = "boxes_per_query" if task == "det" else "mask_area_pct"
+    def summary(self, key: str | None) -> dict[str, Any]:
         return {"queries": self.queries, "empty_pct": 100.0 * self.empty / max(self.queries, 1),
-                key: self.amount / max(self.queries, 1)}  # fmt: skip
+                (key or "amount_per_query"): self.amount / max(self.queries, 1)}  # fmt: skip
 
 
 def _score_one(q: dict[str, Any], answer: Image.Image | None, truth: Any, pairs_dir: Path, metric: Any,
                original: Any, tally: _AbsentTally | None) -> None:  # fmt: skip
-    """Decode ``answer`` (None: blank) for query ``q`` and add it; raises ValueError when it cannot be read."""
-    import tasks
-
-    task = q["task"]
-    if task == "det":
+    """Read ``answer`` (None: blank) for query ``q`` and add it; raises ValueError when it cannot be read."""
+    task = tasks.task(q["task"])
+    image = None
+    if task.uses_input:
         try:  # the input: its size, and the blue already in the photo, which is not an answer
             image = _input_pixels(str(input_path(pairs_dir, q)))
         except ImageReadError as e:
             raise TruthError(f"input image unreadable ({e})") from None
-        size = image.shape[1::-1]
-        if answer is None:
-            pred = np.zeros((0, 5))
-        else:
-            pred = np.asarray(
-                tasks.get_task("det").decode(answer, size, image=image), dtype=np.float64
-            ).reshape(-1, 5)
-        metric.add(q["stem"], q.get("class"), pred, truth["boxes"], truth.get("crowd"))
-        if original is not None and not q.get("absent"):
-            original.add(q["stem"], q.get("class"), pred, truth["boxes"])
-        if tally is not None:
-            tally.add(float(len(pred)))
-    elif task == "seg":
-        gt = np.asarray(truth["mask"], dtype=bool)
-        valid = truth.get("valid")
-        mask = np.zeros_like(gt) if answer is None else tasks.get_task("seg").decode(answer, gt.shape[::-1])
-        metric.add(q.get("class"), mask, gt, valid)
-        if original is not None and not q.get("absent"):
-            original.add(q["stem"], mask, gt)
-        if tally is not None:
-            keep = np.ones_like(gt) if valid is None else np.asarray(valid, dtype=bool)
-            tally.add(100.0 * np.count_nonzero(mask & keep) / max(np.count_nonzero(keep), 1))
-    elif task == "cls":
-        metric.add_answer(q, answer if answer is not None else _blank((8, 8)), truth)
-    elif task == "depes":
-        gt = np.asarray(truth, dtype=np.float32)
-        pred = np.zeros_like(gt) if answer is None else tasks.get_task("depes").decode(answer, gt.shape[::-1])
-        metric.add(pred, gt)
-        if original is not None:
-            original.add(pred, gt)
-    else:
-        raise ValueError(f"unknown task {task!r}")
+    size = task.answer_size(truth, image)
+    pred = task.blank(q, size) if answer is None else task.read_answer(answer, q, size, image=image)
+    metric.add_prediction(q, pred, truth)
+    if original is not None:
+        original.add_prediction(q, pred, truth)
+    if tally is not None:
+        tally.add(task.absent_amount(pred, truth))
 
 
 def score_queries(queries: list[dict[str, Any]], pairs_dir: str | Path, answers: Mapping[str, str | Path], *,
@@ -183,14 +156,13 @@ def score_queries(queries: list[dict[str, Any]], pairs_dir: str | Path, answers:
             except ValueError as e2:
                 report.skipped.append((q["sample"], f"cannot be scored ({e2})"))
 
-    order = {t: i for i, t in enumerate(TASK_TAGS)}
-    for task, dataset in sorted(metrics, key=lambda k: (order.get(k[0], 99), k[1])):
+    for task, dataset in sorted(metrics, key=lambda k: (tasks.order(k[0]), k[1])):
         values = dict(metrics[(task, dataset)].compute())
         if originals[(task, dataset)] is not None:
             values.update(originals[(task, dataset)].compute())
         report.metrics.setdefault(task, {})[dataset] = values
     report.fallbacks = {k: [n, first_reason[k]] for k, n in sorted(fallbacks.items())}
-    report.absent = {f"{t}/{d}": tally.summary(t) for (t, d), tally in sorted(tallies.items())}
+    report.absent = {f"{t}/{d}": tally.summary(tasks.task(t).absent_tally) for (t, d), tally in sorted(tallies.items())}
     report.seconds = time.perf_counter() - start
     return report
 
@@ -203,11 +175,6 @@ def score(pairs_dir: str | Path, answers: Mapping[str, str | Path] | str | Path,
     ``limit``, ``seed``, ``absent_per_image`` (``evaluation.queries.build_queries``) and ``protocol``,
     ``data_roots``, ``progress`` (``score_queries``).
     """
-    from evaluation.answers import answer_index
-    from evaluation.pairs import read_pairs
-    from evaluation.queries import build_queries
-    from instructcv.io import write_json
-
     query_keys = ("tasks", "datasets", "limit", "seed", "absent_per_image")
     qs = build_queries(read_pairs(pairs_dir), **{k: options.pop(k) for k in query_keys if k in options})
     if isinstance(answers, (str, Path)):

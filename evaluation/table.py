@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tasks
 from evaluation.protocols import SUFFIX
 from instructcv.io import atomic_path, write_text
 
-TASK_KEYS = ("det", "seg", "cls", "depes")
+TASK_KEYS = tasks.TAGS
 META_SUFFIX = ".meta.json"
 DAGGER = "†"
 ORIGINAL_LABEL = "(original InstructCV scoring)"
@@ -40,6 +41,8 @@ class Column:
     datasets: tuple[str, ...]  # result keys accepted for this column, first is the canonical one
     metric: str
     higher_is_better: bool
+    fallback: str | None = None  # shown (marked) when ``metric`` is missing: cls verification accuracy
+    digits: int = 1  # decimals printed
 
     @property
     def key(self) -> str:
@@ -47,11 +50,11 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("Depth estimation", "NYUv2 RMSE", "depes", ("nyuv2",), "rmse", False),
-    Column("Depth estimation", "SUN RGB-D RMSE", "depes", ("sunrgbd",), "rmse", False),
+    Column("Depth estimation", "NYUv2 RMSE", "depes", ("nyuv2",), "rmse", False, digits=3),
+    Column("Depth estimation", "SUN RGB-D RMSE", "depes", ("sunrgbd",), "rmse", False, digits=3),
     Column("Semantic segmentation", "ADE20K mIoU", "seg", ("ade20k",), "mIoU", True),
     Column("Semantic segmentation", "VOC mIoU", "seg", ("voc",), "mIoU", True),
-    Column("Classification", "Oxford-Pets Acc", "cls", ("pets",), "accuracy", True),
+    Column("Classification", "Oxford-Pets Acc", "cls", ("pets",), "accuracy", True, "verification_accuracy"),
     Column(
         "Classification",
         "ImageNet-sub Acc",
@@ -59,6 +62,7 @@ COLUMNS: tuple[Column, ...] = (
         ("imagenet", "imagenet-sub", "imagenet_sub"),
         "accuracy",
         True,
+        "verification_accuracy",
     ),
     Column("Object detection", "COCO mAP", "det", ("coco",), "mAP", True),
     Column("Object detection", "VOC mAP", "det", ("voc",), "mAP", True),
@@ -119,8 +123,8 @@ def _cells(doc: dict[str, Any], source: str, original: bool) -> dict[str, Cell]:
                     out[col.key] = Cell(float(v), n, False, source)
             elif isinstance(values.get(col.metric), (int, float)):
                 out[col.key] = Cell(float(values[col.metric]), n, False, source)
-            elif col.task == "cls" and isinstance(values.get("verification_accuracy"), (int, float)):
-                out[col.key] = Cell(float(values["verification_accuracy"]), n, True, source)
+            elif col.fallback and isinstance(values.get(col.fallback), (int, float)):
+                out[col.key] = Cell(float(values[col.fallback]), n, True, source)
             break
     return out
 
@@ -167,7 +171,7 @@ def merge(paths: list[str | Path]) -> Table:
 def _fmt(col: Column, cell: Cell | None) -> str:
     if cell is None:
         return "–"
-    text = f"{cell.value:.3f}" if col.task == "depes" else f"{cell.value:.1f}"
+    text = f"{cell.value:.{col.digits}f}"
     return text + (DAGGER if cell.verification else "")
 
 
@@ -201,7 +205,7 @@ def csv_text(table: Table) -> str:
     w = csv.writer(buf, lineterminator="\n")
     header = ["model"]
     for c in COLUMNS:
-        header += [c.key, f"{c.key}_n"] + ([f"{c.key}_is_verification"] if c.task == "cls" else [])
+        header += [c.key, f"{c.key}_n"] + ([f"{c.key}_is_verification"] if c.fallback else [])
     w.writerow(header)
     for row in table.rows:
         out: list[Any] = [row.model]
@@ -211,7 +215,7 @@ def csv_text(table: Table) -> str:
                 "" if cell is None else repr(round(cell.value, 6)),
                 "" if cell is None or cell.n is None else cell.n,
             ]
-            if c.task == "cls":
+            if c.fallback:
                 out.append("" if cell is None else int(cell.verification))
         w.writerow(out)
     return buf.getvalue()

@@ -31,16 +31,9 @@ sys.path.insert(0, str(ROOT))
 
 from instructcv.cli import UsageError, run  # noqa: E402
 from instructcv.io import write_json  # noqa: E402
+import tasks  # noqa: E402
 
 DATASETS = ("coco", "ade20k", "pets", "nyuv2")
-TASKS = ("det", "seg", "cls", "depes")
-# One instruction per task for the held-out answers (% the class, * and # the two colours).
-INSTRUCTIONS = {
-    "det": "Detect the %.",
-    "seg": "Segment the %.",
-    "cls": "Show * if there is a % in the picture, otherwise show #.",
-    "depes": "Estimate the depth of this image.",
-}
 STAMPS = ".stages"  # <out>/.stages/<stage>.json: the key a finished stage ran with
 
 
@@ -113,7 +106,7 @@ def data_stages(args: argparse.Namespace, out: Path) -> list[Stage]:
     quiet = ["--no-progress"] if args.no_progress else []
     raw = out / "raw"
     roots = [raw / d for d in DATASETS]
-    pairs = ["--tasks", *TASKS, "--data_root", *roots, "--seed", args.seed, "--prompts", args.prompts, "--workers", 2,
+    pairs = ["--tasks", *tasks.TAGS, "--data_root", *roots, "--seed", args.seed, "--prompts", args.prompts, "--workers", 2,
              *(["--no_progress"] if args.no_progress else [])]
     return [
         Stage("data", "writing synthetic raw datasets in the COCO, ADE20K, Pets and NYUv2 formats",
@@ -150,22 +143,30 @@ def sampling_options(args: argparse.Namespace) -> list[object]:
             "--resolution", 64, "--seed", args.seed, "--batch-size", 16, "--device", "cpu"]
 
 
-def held_out_queries(pairs_eval: Path, count: int) -> dict[str, tuple[dict[str, str], list[Path]]]:
-    """Per task: the --class/--positive/--negative of one instruction and up to ``count`` held-out inputs.
+def instruction(tag: str) -> str:
+    """The one instruction the held-out images of task ``tag`` are asked (its fixed template)."""
+    return tasks.task(tag).templates["fixed"][0]
 
-    det, seg and cls ask about the class most often annotated in the synthetic COCO held-out split, on
-    images that contain it; depth takes NYUv2 held-out frames.
+
+def held_out_queries(pairs_eval: Path, count: int) -> dict[str, tuple[dict[str, str], list[Path]]]:
+    """Per task: the --class/--positive/--negative of its instruction and up to ``count`` held-out inputs.
+
+    Tasks whose instruction names a class ask about the class most often present in the synthetic
+    COCO held-out split, on images that contain it; the others (depth) take their own held-out frames.
     """
     rows = [json.loads(line) for line in (pairs_eval / "metadata.jsonl").read_text().splitlines() if line]
-    seg_coco = [r for r in rows if r["task"] == "seg" and r["dataset"] == "coco"]
-    if not seg_coco:
-        raise UsageError(f"{pairs_eval}: no COCO segmentation pairs to pick held-out images from")
-    name = Counter(r["class"] for r in seg_coco).most_common(1)[0][0]
-    with_class = sorted({pairs_eval / r["sample"] / f"{r['stem']}_0.jpg" for r in seg_coco if r["class"] == name})
-    depth = sorted({pairs_eval / r["sample"] / f"{r['stem']}_0.jpg" for r in rows if r["task"] == "depes"})
+    present = [r for r in rows if r["dataset"] == "coco" and r.get("class") and r.get("positive", True)]
+    if not present:
+        raise UsageError(f"{pairs_eval}: no COCO pairs with a class to pick held-out images from")
+    name = Counter(r["class"] for r in present).most_common(1)[0][0]
     fill = {"class": name, "positive": "red", "negative": "green"}
-    return {"det": (fill, with_class[:count]), "seg": (fill, with_class[:count]),
-            "cls": (fill, with_class[:count]), "depes": ({}, depth[:count])}
+    out = {}
+    for tag in tasks.TAGS:
+        asks_class = "%" in instruction(tag)
+        mine = [r for r in (present if asks_class else rows) if r["task"] == tag and (not asks_class or r["class"] == name)]
+        images = sorted({pairs_eval / r["sample"] / f"{r['stem']}_0.jpg" for r in mine})
+        out[tag] = (fill if asks_class else {}, images[:count])
+    return out
 
 
 def answer_stage(args: argparse.Namespace, out: Path) -> Stage:
@@ -178,7 +179,7 @@ def answer_stage(args: argparse.Namespace, out: Path) -> Stage:
         copies += [(image, folder / image.name) for image in images]
         options = [f"--{k}={v}" for k, v in fill.items()]
         commands.append(python("edit_cli.py", "--input", folder, "--output", out / "answers" / task,
-                               "--edit", INSTRUCTIONS[task], *options, "--decode", "--ckpt", model,
+                               "--edit", instruction(task), *options, "--decode", "--ckpt", model,
                                *sampling_options(args), *(["--quiet"] if args.no_progress else [])))
     return Stage("answers", "answering held-out images, one instruction per task (edit_cli.py --decode)",
                  commands, [out / "answers", out / "held_out"], copies=copies)

@@ -11,18 +11,20 @@ grey, another colour) is "unreadable" (``read``), which the metric counts as wro
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import cv2
 import numpy as np
 
+from tasks.base import Target, Task, class_words
 from tasks.colors import COLORS, FIXED_COLORS, NAMED_COLORS, choose_colors, color_rgb
 from tasks.imageutil import as_rgb, check_size
+from tasks.parser import parse_instruction
 from tasks.templates import make_instruction as _make_instruction
 
 __all__ = ["COLORS", "FIXED_COLORS", "NAMED_COLORS", "TAG", "TEMPLATES", "ClassificationMetric", "choose_colors",
-           "decode", "encode", "make_instruction", "new_metric", "read"]
+           "decode", "encode", "make_instruction", "new_metric", "read", "record_colors", "TASK"]
 
 TAG = "cls"
 
@@ -116,6 +118,17 @@ def read(answer: Any, positive: str, negative: str) -> tuple[bool | None, float]
     return score > 0.5, score
 
 
+def record_colors(record: Mapping[str, Any]) -> tuple[str, str]:
+    """The (positive, negative) answer colours of a record: its ``colors``, else parsed from its ``edit``."""
+    colors = record.get("colors")
+    if colors and colors[0] and colors[1]:
+        return colors[0], colors[1]
+    parsed = parse_instruction(record.get("edit") or "")
+    if parsed.positive is None or parsed.negative is None:
+        raise ValueError("the instruction names no answer colours (e.g. 'show red if ..., otherwise green')")
+    return parsed.positive, parsed.negative
+
+
 class ClassificationMetric:
     """Accuracy in percent, as top-1 or as verification accuracy (DESIGN.md section 6).
 
@@ -142,19 +155,14 @@ class ClassificationMetric:
         self.queries.append((str(image_id), str(class_name), bool(present),
                              None if predicted is None else bool(predicted), float(score)))
 
+    def add_prediction(self, record: dict, pred: tuple[bool | None, float], truth: bool) -> None:
+        """Add ``pred = (predicted or None, score)`` of query ``record``; ``truth``: is the class present?"""
+        predicted, score = pred
+        self.add(record.get("stem", record.get("sample")), record.get("class"), bool(truth), predicted, score)
+
     def add_answer(self, record: dict, answer: Any, truth: bool) -> None:
         """Read ``answer`` with the colours of ``record`` (``colors``, else parsed from ``edit``)."""
-        colors = record.get("colors")
-        if not colors:
-            from tasks.parser import parse_instruction
-
-            parsed = parse_instruction(record.get("edit", ""))
-            if parsed.positive is None or parsed.negative is None:
-                raise ValueError(f"sample {record.get('sample')}: no answer colours in the record or its "
-                                 f"instruction ({parsed.reason})")
-            colors = (parsed.positive, parsed.negative)
-        predicted, score = read(answer, colors[0], colors[1])
-        self.add(record.get("stem", record.get("sample")), record.get("class"), bool(truth), predicted, score)
+        self.add_prediction(record, read(answer, *record_colors(record)), truth)
 
     def top1_applies(self) -> bool:
         """Was every image asked about every class (of two or more)?"""
@@ -184,3 +192,69 @@ class ClassificationMetric:
 def new_metric(dataset: str, classes: Collection[str] | None = None) -> ClassificationMetric:
     """The classification metric; which accuracy applies follows from the queries made (and ``classes``)."""
     return ClassificationMetric(classes)
+
+
+class ClassificationTask(Task):
+    """Classification as the rest of the project sees it (``tasks.base.Task``): a colour says yes or no."""
+
+    tag = TAG
+    title = "Classification"
+    templates = TEMPLATES
+    row_truth_only = "no 'positive' flag in metadata"
+    output_suffixes = (".json",)
+    make_instruction = staticmethod(make_instruction)
+
+    def build_target(self, sample: Any, pixels: np.ndarray, load_truth: Callable[[], Any], seed: int = 0,
+                     style: str = "rephrased") -> Target:
+        """The image filled with the colour of the answer; the colours are drawn from the sample's name."""
+        if sample.positive is None:
+            raise ValueError(f"cls sample {sample.name} without a positive flag")
+        height, width = pixels.shape[:2]
+        positive, negative = choose_colors(sample.name, seed, style)
+        target = np.asarray(encode((width, height), bool(sample.positive), positive, negative), dtype=np.uint8)
+        return Target(target, {"positive": bool(sample.positive), "colors": [positive, negative]},
+                      {"positive": positive, "negative": negative})
+
+    def truth_from_row(self, row: Mapping[str, Any]) -> Any | None:
+        return None if row.get("positive") is None else bool(row["positive"])
+
+    def truth_from_target(self, target: Any, row: Mapping[str, Any]) -> Any:
+        try:
+            positive, negative = record_colors(row)
+        except ValueError:
+            raise ValueError("no answer colours to read the target with") from None
+        return bool(decode(target, positive, negative)[0])
+
+    def answer_size(self, truth: Any, image: np.ndarray | None) -> tuple[int, int]:
+        return (8, 8)  # the answer is read whole, at any size
+
+    def read_answer(self, answer: Any, record: Mapping[str, Any], size: tuple[int, int],
+                    image: np.ndarray | None = None) -> tuple[bool | None, float]:
+        """(present? or None when the answer is neither colour, P(present))."""
+        return read(answer, *record_colors(record))
+
+    def blank(self, record: Mapping[str, Any], size: tuple[int, int]) -> tuple[bool | None, float]:
+        return self.read_answer(np.zeros((8, 8, 3), np.uint8), record, size)
+
+    def new_metric(self, dataset: str, classes: Collection[str] | None = None) -> ClassificationMetric:
+        return new_metric(dataset, classes)
+
+    def describe(self, prediction: Any, record: Mapping[str, Any]) -> str:
+        present, score = prediction
+        if present is None:
+            positive, negative = record_colors(record)
+            verdict = f"unreadable: the answer is neither {positive} nor {negative}"
+        else:
+            verdict = "present" if present else "absent"
+        return f"Classification{class_words(record)}: {verdict} (P(present) = {score:.2f})."
+
+    def outputs(self, prediction: Any, image: np.ndarray, record: Mapping[str, Any],
+                meta: dict[str, Any]) -> list[Any]:
+        """``<stem>.json``: present / absent (the closer colour, as ``decode`` says) and P(present)."""
+        positive, negative = record_colors(record)
+        score = float(prediction[1])
+        return [{**meta, "present": score > 0.5, "score": round(score, 4), "positive": positive,
+                 "negative": negative}]
+
+
+TASK = ClassificationTask()

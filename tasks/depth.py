@@ -7,12 +7,16 @@ mean of the channels, so a slightly tinted answer reads the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import cv2
 import numpy as np
+from PIL import Image
 
+from tasks.base import Target, Task
 from tasks.imageutil import as_gray, check_size, resize_to
+from tasks.render import colorize_depth, depth_to_millimetres
 from tasks.templates import make_instruction as _make_instruction
 
 TAG = "depes"
@@ -153,6 +157,10 @@ class DepthMetric:
             valid &= inside
         return valid
 
+    def add_prediction(self, record: dict, pred: np.ndarray, truth: np.ndarray) -> None:
+        """Add decoded metres ``pred`` against ``truth`` (metres, 0 = invalid)."""
+        self.add(pred, truth)
+
     def add_answer(self, record: dict, answer: Any, truth: np.ndarray) -> None:
         """Decode ``answer`` at the ground truth's size and add it (``truth``: metres, 0 = invalid)."""
         gt = np.asarray(truth, dtype=np.float32)
@@ -176,3 +184,54 @@ def new_metric(dataset: str) -> DepthMetric:
     if name == "sunrgbd":
         return DepthMetric(cap=SUNRGBD_CAP, fixed_crop=SUNRGBD_CROP)
     return DepthMetric(eigen_crop=name in ("nyuv2", "nyu", "nyu_v2"))
+
+
+class DepthTask(Task):
+    """Depth estimation as the rest of the project sees it (``tasks.base.Task``): metres in, metres out."""
+
+    tag = TAG
+    title = "Depth"
+    templates = TEMPLATES
+    output_suffixes = ("_depth.png", "_depth_color.png")
+    view_label = "Depth read from the answer (near = dark)"
+    make_instruction = staticmethod(make_instruction)
+
+    def build_target(self, sample: Any, pixels: np.ndarray, load_truth: Callable[[], Any], seed: int = 0,
+                     style: str = "rephrased") -> Target:
+        """The raw depth in metres, as grey levels."""
+        return Target(np.asarray(encode(np.asarray(load_truth(), dtype=np.float32)), dtype=np.uint8))
+
+    def truth_from_raw(self, raw: Any, row: Mapping[str, Any]) -> Any:
+        return np.asarray(raw, dtype=np.float32)
+
+    def truth_from_target(self, target: Any, row: Mapping[str, Any]) -> Any:
+        return decode(target, target.size)
+
+    def read_answer(self, answer: Any, record: Mapping[str, Any], size: tuple[int, int],
+                    image: np.ndarray | None = None) -> np.ndarray:
+        return np.asarray(decode(answer, size), dtype=np.float32)
+
+    def blank(self, record: Mapping[str, Any], size: tuple[int, int]) -> np.ndarray:
+        return np.zeros((size[1], size[0]), np.float32)
+
+    def new_metric(self, dataset: str, classes: Collection[str] | None = None) -> DepthMetric:
+        return new_metric(dataset)
+
+    def render(self, prediction: Any, image: np.ndarray) -> np.ndarray:
+        return colorize_depth(prediction, MAX_DEPTH)
+
+    def describe(self, prediction: Any, record: Mapping[str, Any]) -> str:
+        valid = prediction > 0
+        if not valid.any():
+            return "Depth: no pixel has a depth (the answer is black)."
+        lo, med, hi = np.percentile(prediction[valid], [0, 50, 100])
+        return (f"Depth: {lo:.2f} to {hi:.2f} m, median {med:.2f} m (colour scale 0-{MAX_DEPTH:g} m, "
+                "black = no depth).")
+
+    def outputs(self, prediction: Any, image: np.ndarray, record: Mapping[str, Any],
+                meta: dict[str, Any]) -> list[Any]:
+        """``<stem>_depth.png`` (16-bit millimetres, 0 = no data) and ``<stem>_depth_color.png`` (colour map)."""
+        return [Image.fromarray(depth_to_millimetres(prediction)), self.render(prediction, image)]
+
+
+TASK = DepthTask()

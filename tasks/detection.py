@@ -11,15 +11,18 @@ this module holds the instructions, the target and the task's interface.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
 
+from tasks.base import Target, Task, class_words
 from tasks.box_decoder import decode
 from tasks.boxes import BLUE, line_width
 from tasks.boxes import as_boxes as _as_boxes
 from tasks.detection_metric import DetectionMetric
 from tasks.imageutil import as_rgb
+from tasks.render import draw_boxes, round_list
 from tasks.templates import make_instruction as _make_instruction
 
 TAG = "det"
@@ -90,3 +93,96 @@ def encode(image: Any, boxes: np.ndarray | list) -> np.ndarray:
 def new_metric(dataset: str) -> DetectionMetric:
     """The detection metric; every dataset is scored the COCO way."""
     return DetectionMetric()
+
+
+class DetectionTask(Task):
+    """Detection as the rest of the project sees it (``tasks.base.Task``): boxes in, boxes out."""
+
+    tag = TAG
+    title = "Detection"
+    templates = TEMPLATES
+    uses_input = True
+    absent_tally = "boxes_per_query"
+    absent_unknown = "crowd/difficult boxes of the class not known"
+    output_suffixes = (".json", "_boxes.png")
+    view_label = "Boxes read from the answer, on the input"
+    make_instruction = staticmethod(make_instruction)
+
+    def build_target(self, sample: Any, pixels: np.ndarray, load_truth: Callable[[], Any], seed: int = 0,
+                     style: str = "rephrased") -> Target:
+        """The input with the non-crowd boxes drawn; every box (clipped) and its crowd flag go to the row."""
+        height, width = pixels.shape[:2]
+        arr = np.asarray(sample.boxes or [], dtype=np.float64).reshape(-1, 4)
+        arr[:, [0, 2]] = arr[:, [0, 2]].clip(0, width)
+        arr[:, [1, 3]] = arr[:, [1, 3]].clip(0, height)
+        boxes = [[round(float(v), 2) for v in box] for box in arr]
+        crowd = [bool(c) for c in (sample.crowd or [False] * len(boxes))]
+        if len(crowd) != len(boxes):
+            raise ValueError(f"{len(boxes)} boxes but {len(crowd)} crowd flags")
+        drawn = [b for b, c in zip(boxes, crowd, strict=True) if not c]
+        target = np.asarray(encode(pixels, np.asarray(drawn, dtype=np.float64).reshape(-1, 4)), dtype=np.uint8)
+        return Target(target, {"bbox": boxes, "crowd": crowd, "_drawn": drawn})
+
+    def truth_from_row(self, row: Mapping[str, Any]) -> Any | None:
+        """Boxes and crowd flags the reader wrote; None for an absent-class query (its class's ignore boxes are raw)."""
+        if row.get("absent"):
+            return None
+        if row.get("bbox") is None:
+            raise ValueError("det sample without boxes (no 'bbox' in metadata or bbox.json)")
+        boxes = np.asarray(row["bbox"], dtype=np.float64).reshape(-1, 4)
+        flags = row.get("crowd")
+        crowd = np.asarray(flags if flags is not None else [False] * len(boxes), dtype=bool).reshape(-1)
+        if len(crowd) != len(boxes):
+            raise ValueError(f"{len(boxes)} boxes but {len(crowd)} crowd flags")
+        return {"boxes": boxes, "crowd": crowd}
+
+    def truth_from_raw(self, raw: Any, row: Mapping[str, Any]) -> Any:
+        """An absent class: nothing to find; its raw boxes (COCO crowd, VOC difficult) stay ignore regions."""
+        boxes = np.asarray(raw.get("boxes"), dtype=np.float64).reshape(-1, 4)
+        return {"boxes": boxes, "crowd": np.ones(len(boxes), bool)}
+
+    def absent_truth(self, input_size: Callable[[], tuple[int, int]]) -> Any:
+        return {"boxes": np.zeros((0, 4)), "crowd": np.zeros(0, bool)}
+
+    def absent_fields(self) -> dict[str, Any]:
+        return {"bbox": [], "crowd": []}
+
+    def answer_size(self, truth: Any, image: np.ndarray | None) -> tuple[int, int]:
+        """The input's size (``truth["size"]`` when given, else the input image's)."""
+        if truth.get("size") is not None:
+            return tuple(truth["size"])
+        return as_rgb(image).shape[1::-1]
+
+    def read_answer(self, answer: Any, record: Mapping[str, Any], size: tuple[int, int],
+                    image: np.ndarray | None = None) -> np.ndarray:
+        """(N, 5) boxes ``x0, y0, x1, y1, score`` in input pixels, best first."""
+        return np.asarray(decode(answer, size, image=image), dtype=np.float64).reshape(-1, 5)
+
+    def blank(self, record: Mapping[str, Any], size: tuple[int, int]) -> np.ndarray:
+        return np.zeros((0, 5))
+
+    def absent_amount(self, prediction: Any, truth: Any) -> float:
+        return float(len(prediction))
+
+    def new_metric(self, dataset: str, classes: Collection[str] | None = None) -> DetectionMetric:
+        return new_metric(dataset)
+
+    def render(self, prediction: Any, image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        return draw_boxes(image, prediction, line_width(width, height))
+
+    def describe(self, prediction: Any, record: Mapping[str, Any]) -> str:
+        what = class_words(record)
+        if len(prediction):
+            n = len(prediction)
+            return f"Detection{what}: {n} box{'es' if n != 1 else ''} (best score {prediction[0, 4]:.2f})."
+        return f"Detection{what}: no box found in the answer."
+
+    def outputs(self, prediction: Any, image: np.ndarray, record: Mapping[str, Any],
+                meta: dict[str, Any]) -> list[Any]:
+        """``<stem>.json`` (boxes in input pixels + scores) and ``<stem>_boxes.png`` (the boxes on the input)."""
+        boxes = {**meta, "boxes": round_list(prediction[:, :4]), "scores": round_list(prediction[:, 4], 4)}
+        return [boxes, self.render(prediction, image)]
+
+
+TASK = DetectionTask()

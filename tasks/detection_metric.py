@@ -49,6 +49,11 @@ class DetectionMetric:
                              "score": float(score)})
         self.n += 1
 
+    def add_prediction(self, record: dict, pred: np.ndarray, truth: dict) -> None:
+        """Add decoded boxes ``pred`` (N, 5) of query ``record`` against ``truth = {"boxes", "crowd"}``."""
+        self.add(record.get("stem", record.get("sample")), record.get("class"), pred, truth.get("boxes"),
+                 truth.get("crowd"))
+
     def add_answer(self, record: dict, answer: Any, truth: dict, image: np.ndarray | None = None) -> None:
         """Decode ``answer`` for ``record`` (a metadata row) and add it against ``truth``.
 

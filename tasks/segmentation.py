@@ -8,12 +8,16 @@ everything) is read as such instead of splitting its noise in two.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import cv2
 import numpy as np
+from PIL import Image
 
+from tasks.base import Target, Task, class_words
 from tasks.imageutil import as_gray, check_size, resize_to
+from tasks.render import overlay_mask
 from tasks.templates import make_instruction as _make_instruction
 
 TAG = "seg"
@@ -108,6 +112,10 @@ class SegmentationMetric:
         self.total += int(np.count_nonzero(keep))
         self.n += 1
 
+    def add_prediction(self, record: dict, pred: np.ndarray, truth: dict) -> None:
+        """Add the decoded mask ``pred`` of query ``record`` against ``truth = {"mask", "valid"}``."""
+        self.add(record.get("class"), pred, truth["mask"], truth.get("valid"))
+
     def add_answer(self, record: dict, answer: Any, truth: dict) -> None:
         """Decode ``answer`` at the ground truth's size and add it (``truth = {"mask", "valid"}``)."""
         gt = np.asarray(truth["mask"])
@@ -127,3 +135,70 @@ class SegmentationMetric:
 def new_metric(dataset: str) -> SegmentationMetric:
     """The segmentation metric; the same protocol for every dataset (ignore regions via ``valid``)."""
     return SegmentationMetric()
+
+
+class SegmentationTask(Task):
+    """Segmentation as the rest of the project sees it (``tasks.base.Task``): masks in, masks out."""
+
+    tag = TAG
+    title = "Segmentation"
+    templates = TEMPLATES
+    absent_tally = "mask_area_pct"
+    output_suffixes = ("_mask.png",)
+    view_label = "Mask read from the answer (green), on the input"
+    make_instruction = staticmethod(make_instruction)
+
+    def build_target(self, sample: Any, pixels: np.ndarray, load_truth: Callable[[], Any], seed: int = 0,
+                     style: str = "rephrased") -> Target:
+        """The class's mask from the raw annotation, as a bool image (written as a 1-bit PNG)."""
+        mask = np.asarray(load_truth()["mask"], dtype=bool)
+        return Target(np.asarray(encode(mask)) > 127)
+
+    def truth_from_raw(self, raw: Any, row: Mapping[str, Any]) -> Any:
+        """The reader's mask and ignore mask; an absent class has nothing to find (its ignore regions kept)."""
+        mask = np.asarray(raw["mask"], dtype=bool)
+        valid = raw.get("valid")
+        if row.get("absent"):
+            # the class is not in the image: nothing to find, whatever class the reader's mask is of (Pets: the pet)
+            mask = np.zeros_like(mask)
+        return {"mask": mask, "valid": None if valid is None else np.asarray(valid, dtype=bool)}
+
+    def truth_from_target(self, target: Any, row: Mapping[str, Any]) -> Any:
+        return {"mask": decode(target, target.size), "valid": None}
+
+    def absent_truth(self, input_size: Callable[[], tuple[int, int]]) -> Any:
+        w, h = input_size()
+        return {"mask": np.zeros((h, w), bool), "valid": None}
+
+    def answer_size(self, truth: Any, image: np.ndarray | None) -> tuple[int, int]:
+        return tuple(np.asarray(truth["mask"]).shape[1::-1])  # type: ignore[return-value]
+
+    def read_answer(self, answer: Any, record: Mapping[str, Any], size: tuple[int, int],
+                    image: np.ndarray | None = None) -> np.ndarray:
+        return np.asarray(decode(answer, size), dtype=bool)
+
+    def blank(self, record: Mapping[str, Any], size: tuple[int, int]) -> np.ndarray:
+        return np.zeros((size[1], size[0]), bool)
+
+    def absent_amount(self, prediction: Any, truth: Any) -> float:
+        """Predicted area in % of the valid pixels."""
+        valid = truth.get("valid")
+        keep = np.ones(prediction.shape, bool) if valid is None else np.asarray(valid, dtype=bool)
+        return 100.0 * np.count_nonzero(prediction & keep) / max(np.count_nonzero(keep), 1)
+
+    def new_metric(self, dataset: str, classes: Collection[str] | None = None) -> SegmentationMetric:
+        return new_metric(dataset)
+
+    def render(self, prediction: Any, image: np.ndarray) -> np.ndarray:
+        return overlay_mask(image, prediction)
+
+    def describe(self, prediction: Any, record: Mapping[str, Any]) -> str:
+        return f"Segmentation{class_words(record)}: the mask covers {prediction.mean():.1%} of the image."
+
+    def outputs(self, prediction: Any, image: np.ndarray, record: Mapping[str, Any],
+                meta: dict[str, Any]) -> list[Any]:
+        """``<stem>_mask.png``: white on black at the input's size."""
+        return [Image.fromarray(prediction.astype(np.uint8) * 255, "L")]
+
+
+TASK = SegmentationTask()

@@ -258,15 +258,21 @@ def load_ground_truth(data_root: str | Path, record: Sample | dict[str, Any]) ->
     """Ground truth of a COCO sample or metadata row.
 
     seg: ``{"mask": bool (H, W), "valid": bool (H, W)}`` (crowd regions of the class invalid);
-    det: ``{"boxes": (N, 4) xyxy, "crowd": (N,) bool}`` from the record; cls: bool (class present).
+    det: ``{"boxes": (N, 4) xyxy, "crowd": (N,) bool}`` from the record, or read from the json (the class's
+    annotations in the image, e.g. the crowd regions of an absent-class query) when it has none;
+    cls: bool (class present). The evaluator reads COCO ground truth only through here.
     """
     root = Path(data_root)
     task = record_value(record, "task")
     if task == "cls":
         return bool(record_value(record, "positive"))
     if task == "det":
-        boxes = np.asarray(record_value(record, "boxes") or [], dtype=np.float64).reshape(-1, 4)
-        flags = record_value(record, "crowd")
+        boxes, flags = record_value(record, "boxes"), record_value(record, "crowd")
+        if boxes is None:  # e.g. an absent-class query: the class's annotations (crowd regions) in the json
+            _, _, anns, _ = _record_ids(root, record)
+            picked = [(box, bool(a.get("iscrowd", 0))) for a in anns or [] if (box := _xyxy(a.get("bbox")))]
+            boxes, flags = [b for b, _ in picked], [c for _, c in picked]
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         crowd = np.asarray(flags if flags is not None else [False] * len(boxes), dtype=bool)
         return {"boxes": boxes, "crowd": crowd}
     if task != "seg":
