@@ -124,7 +124,8 @@ def test_layout_detection(sun_root, realdata, tmp_path):
 
 
 def test_synthetic_sunrgbd_counts_and_wrapped_depths(tmp_path):
-    from dataset_creation import synthetic, synthetic_depth
+    from dataset_creation import synthetic
+    from dataset_creation.synthetic import depth as synthetic_depth
 
     root = tmp_path / "sun"
     synthetic.write_sunrgbd(root, num_eval=5, seed=0)

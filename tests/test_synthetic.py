@@ -16,9 +16,10 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from dataset_creation import synthetic
-from dataset_creation.ade20k_classes import ADE20K_CLASSES, ADE20K_FULL_NAMES, object_info_150_text
-from dataset_creation.synthetic_classes import CALTECH101_FOLDERS, COCO_CATEGORIES, PETS_BREEDS, VOC_CLASSES
-from dataset_creation.synthetic_scene import compose_objects
+from dataset_creation.synthetic.ade20k_classes import ADE20K_CLASSES, ADE20K_FULL_NAMES, object_info_150_text
+from dataset_creation.synthetic.classes import CALTECH101_FOLDERS, COCO_CATEGORIES, PETS_BREEDS, VOC_CLASSES
+from dataset_creation.synthetic.datasets import _pets_sort_key
+from dataset_creation.synthetic.scene import compose_objects
 from instructcv.images import load_rgb
 
 SEED = 3
@@ -291,7 +292,7 @@ def test_pets_list_order_is_the_releases(realdata):
         for line in (realdata / "pets/oxford-iiit-pet/annotations/list.txt").read_text().splitlines()
     ]
     entries = [(n, int(c), int(s), int(b)) for n, c, s, b in real]
-    assert sorted(entries, key=synthetic._pets_sort_key) == entries
+    assert sorted(entries, key=_pets_sort_key) == entries
 
 
 def test_pets_trimaps_xmls_and_quirky_images(syn):

@@ -2,7 +2,7 @@
 
 The synthetic raw datasets (``dataset_creation/synthetic.py``) use the official names, ids and
 spellings of each dataset so that the readers meet exactly what a real download holds. The ADE20K
-table is in ``dataset_creation/ade20k_classes.py``.
+table is in ``dataset_creation/synthetic/ade20k_classes.py``.
 """
 
 from __future__ import annotations
