@@ -22,7 +22,6 @@ over the images sorted by stem (the formula ``baselines/eval_data.py`` uses), wi
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field

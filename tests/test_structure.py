@@ -1,0 +1,88 @@
+"""Structure rules of the code base (issue 12), checked on the source files: one test function per rule.
+
+Run alone with ``pytest tests/test_structure.py``. Each rule lists what breaks it, so a failure says
+where to look. Non-test code is every tracked ``*.py`` outside ``tests/`` (and the virtual environment).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+
+TASK_TAGS = {"det", "seg", "cls", "depes", "depe", "dep", "depth"}  # tags and the names people use for them
+MAX_TASK_BRANCHES = 8  # outside tasks/ and the dataset readers
+MAX_MODULE_LINES = 600
+SKIP_DIRS = {".venv", "tests", ".git", "build", "outputs", "data", "logs", "node_modules"}
+
+
+def source_files() -> list[Path]:
+    """Every non-test Python file of the project (hidden and generated folders skipped)."""
+    out = []
+    for folder, dirs, files in os.walk(REPO_ROOT):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+        out += [Path(folder) / f for f in files if f.endswith(".py")]
+    return sorted(out)
+
+
+def _is_tag(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value in TASK_TAGS
+
+
+def _names_a_task(node: ast.AST) -> bool:
+    """``task``, ``tag``, ``sample.task``, ``row["task"]``, ``col.task``, ...: something that holds a task tag."""
+    if isinstance(node, ast.Name):
+        return node.id in ("task", "tag", "t")
+    if isinstance(node, ast.Attribute):
+        return node.attr in ("task", "tag")
+    if isinstance(node, ast.Subscript):
+        return isinstance(node.slice, ast.Constant) and node.slice.value == "task"
+    return False
+
+
+def task_branches(tree: ast.AST) -> list[int]:
+    """Lines comparing a task against a tag: ``task == "det"``, ``row["task"] in ("det", "seg")``, ..."""
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare):
+            continue
+        operands = [node.left, *node.comparators]
+        tags = [o for o in operands if _is_tag(o)]
+        tags += [e for o in operands if isinstance(o, (ast.Tuple, ast.List, ast.Set)) for e in o.elts if _is_tag(e)]
+        if tags and any(_names_a_task(o) for o in operands):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_task_branches_stay_in_tasks_and_readers() -> None:
+    """Task knowledge lives in tasks/ (and each dataset's reader); everything else calls the Task interface."""
+    found = []
+    for path in source_files():
+        rel = path.relative_to(REPO_ROOT).as_posix()
+        if rel.startswith(("tasks/", "dataset_creation/readers/")):
+            continue
+        found += [f"{rel}:{line}" for line in task_branches(ast.parse(path.read_text(encoding="utf-8")))]
+    assert len(found) <= MAX_TASK_BRANCHES, (
+        f"{len(found)} task branches outside tasks/ and the readers (at most {MAX_TASK_BRANCHES}): {found}"
+    )
+
+
+def test_the_scan_finds_task_branches() -> None:
+    """The rule above counts what it should (a scan that finds nothing would always pass)."""
+    code = (
+        'if task == "det": pass\n'
+        'if row["task"] in ("seg", "cls"): pass\n'
+        'x = 1 if sample.task != "depes" else 2\n'
+        'if name == "det": pass\n'  # not a task variable
+        'if task == other: pass\n'  # no tag
+    )
+    assert task_branches(ast.parse(code)) == [1, 2, 3]
+
+
+def test_no_module_over_600_lines() -> None:
+    """Files keep to one job; a module past 600 lines is doing several."""
+    long = {p.relative_to(REPO_ROOT).as_posix(): n for p in source_files()
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}  # fmt: skip
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}"
