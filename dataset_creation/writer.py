@@ -183,9 +183,9 @@ def make_pair(sample: Sample, pixels: np.ndarray, data_root: Path, options: Writ
 
     try:
         target = task.build_target(sample, pixels, load_truth, options.seed, options.prompts)
-    except SampleError:
+    except (SampleError, ImageReadError):  # they name the raw file themselves
         raise
-    except ValueError as e:
+    except ValueError as e:  # the task's reason about this sample
         raise SampleError(sample.image, str(e)) from None
     if target.image.shape[:2] != (height, width):
         got = target.image.shape
