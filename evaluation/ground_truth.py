@@ -171,7 +171,7 @@ def resolve_truth(row: dict[str, Any], data_root: str | Path | None = None,
             return _absent_det_truth(row, root)
         if row.get("bbox") is None:
             raise TruthError(
-                f"{row['sample']}: det sample without boxes (no 'bbox' in metadata or bbox.json)"
+                f"{row['sample']}: det sample without boxes (no 'bbox' in its metadata row or box file)"
             )
         boxes = np.asarray(row["bbox"], dtype=np.float64).reshape(-1, 4)
         flags = row.get("crowd")

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from instructcv.cli import UsageError, run  # noqa: E402
 from instructcv.io import write_json  # noqa: E402
+from instructcv.pairs import PairSample, read_index  # noqa: E402
 
 DATASETS = ("coco", "ade20k", "pets", "nyuv2")
 TASKS = ("det", "seg", "cls", "depes")
@@ -156,16 +157,20 @@ def held_out_queries(pairs_eval: Path, count: int) -> dict[str, tuple[dict[str, 
     det, seg and cls ask about the class most often annotated in the synthetic COCO held-out split, on
     images that contain it; depth takes NYUv2 held-out frames.
     """
-    rows = [json.loads(line) for line in (pairs_eval / "metadata.jsonl").read_text().splitlines() if line]
+    rows = sorted((read_index(pairs_eval) or {}).values(), key=lambda r: r["sample"])
     seg_coco = [r for r in rows if r["task"] == "seg" and r["dataset"] == "coco"]
     if not seg_coco:
         raise UsageError(f"{pairs_eval}: no COCO segmentation pairs to pick held-out images from")
     name = Counter(r["class"] for r in seg_coco).most_common(1)[0][0]
-    with_class = sorted({pairs_eval / r["sample"] / f"{r['stem']}_0.jpg" for r in seg_coco if r["class"] == name})
-    depth = sorted({pairs_eval / r["sample"] / f"{r['stem']}_0.jpg" for r in rows if r["task"] == "depes"})
+    with_class = sorted({_input(pairs_eval, r) for r in seg_coco if r["class"] == name})
+    depth = sorted({_input(pairs_eval, r) for r in rows if r["task"] == "depes"})
     fill = {"class": name, "positive": "red", "negative": "green"}
     return {"det": (fill, with_class[:count]), "seg": (fill, with_class[:count]),
             "cls": (fill, with_class[:count]), "depes": ({}, depth[:count])}
+
+
+def _input(pairs_dir: Path, row: dict) -> Path:
+    return PairSample(pairs_dir, row["sample"], row["stem"]).input_path
 
 
 def answer_stage(args: argparse.Namespace, out: Path) -> Stage:
