@@ -215,19 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_model(args: argparse.Namespace):
-    """The InstructCV model the options name (``--tiny``: random tiny components)."""
-    if args.tiny:
-        from ldm.components import build_random_components
-        from ldm.inference import InstructCV
+    """The InstructCV model the options name (``--tiny``: random tiny components), as edit_cli.py loads it."""
+    from ldm import cli_model  # diffusers and transformers: seconds, not for --help
 
-        try:
-            return InstructCV.from_components(build_random_components("tiny", seed=0), device=args.device,
-                                              dtype=args.dtype, scheduler=args.scheduler)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-    import edit_cli  # the CLI's loader: same default checkpoint, same one-line errors
-
-    return edit_cli.load_model(args)
+    return cli_model.load_model(cli_model.TINY if args.tiny else args.ckpt, device=args.device, dtype=args.dtype,
+                                scheduler=args.scheduler, use_ema=args.use_ema,
+                                allow_unsafe_pickle=args.allow_unsafe_pickle, verbose=args.verbose)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,14 +16,16 @@ import sys
 import time
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from instructcv.cli import EXIT_PARTIAL, UsageError, run, setup_logging
 from instructcv.images import IMAGE_EXTENSIONS, ImageReadError, list_images, load_rgb
+from instructcv.io import save_image
+from ldm.answers import decoded_paths, parse, write_decoded
+from ldm.sampling import DEFAULT_SCHEDULER, SCHEDULERS
 
 log = logging.getLogger("edit_cli")
 
-HUB_WEIGHTS = "alaa-lab/InstructCV"
-# where scripts/download_pretrained_weights.sh puts the released weights
-LOCAL_WEIGHTS = Path(__file__).resolve().parent / "checkpoints" / "InstructCV"
 PLACEHOLDERS = {"%": ("class_name", "--class"), "*": ("positive", "--positive"), "#": ("negative", "--negative")}
 
 EXAMPLES = """\
@@ -43,8 +45,6 @@ else alaa-lab/InstructCV. Options are also accepted with underscores (--cfg_text
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ldm.sampling import DEFAULT_SCHEDULER, SCHEDULERS
-
     p = argparse.ArgumentParser(
         prog="edit_cli.py",
         description=__doc__.split("\n\n")[0],
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     io.add_argument("--overwrite", action="store_true", help="redo answers that already exist")
 
     m = p.add_argument_group("model and sampling")
-    m.add_argument("--ckpt", default=None, help=f"model to load (default: checkpoints/InstructCV if present, else {HUB_WEIGHTS})")
+    m.add_argument("--ckpt", default=None, help="model to load (default: checkpoints/InstructCV if present, else alaa-lab/InstructCV)")
     m.add_argument("--steps", type=int, default=100, help="sampling steps (default 100)")
     m.add_argument("--cfg-text", "--cfg_text", dest="cfg_text", type=float, default=7.5, help="text guidance scale (7.5)")
     m.add_argument("--cfg-image", "--cfg_image", dest="cfg_image", type=float, default=1.5, help="image guidance scale (1.5)")
@@ -128,44 +128,6 @@ def find_inputs(input_path: Path, output: Path) -> list[Path]:
     return paths
 
 
-def default_checkpoint() -> str:
-    return str(LOCAL_WEIGHTS) if LOCAL_WEIGHTS.is_dir() else HUB_WEIGHTS
-
-
-def quiet_libraries() -> None:
-    """Keep the terminal to our progress bar and summary: no loading bars or accelerate advice."""
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    for lib in (diffusers_logging, transformers_logging):
-        lib.set_verbosity_error()
-        lib.disable_progress_bar()
-
-
-def load_model(args: argparse.Namespace):
-    from ldm.inference import InstructCV
-
-    if not args.verbose:
-        quiet_libraries()
-
-    source = args.ckpt or default_checkpoint()
-    try:
-        return InstructCV.from_pretrained(
-            source,
-            device=args.device,
-            dtype=args.dtype,
-            scheduler=args.scheduler,
-            allow_unsafe_pickle=args.allow_unsafe_pickle,
-            use_ema=args.use_ema,
-        )
-    except ValueError as e:  # bad --device / --dtype / scheduler needing a missing package
-        raise UsageError(str(e)) from None
-    except UsageError as e:  # the loader's one-line CheckpointError; say how to get the released weights
-        if source == HUB_WEIGHTS:
-            raise UsageError(f"{e} (InstructCV weights: bash scripts/download_pretrained_weights.sh)") from None
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
@@ -188,8 +150,6 @@ def main(argv: list[str] | None = None) -> int:
 
     parsed = None
     if args.decode:
-        from ldm.answers import parse
-
         parsed = parse(edit)
         if not parsed.ok:
             log.warning("cannot tell the task of %r (%s): answers are written as images, nothing is decoded",
@@ -235,14 +195,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _decoded(parsed, stem: Path) -> list[Path]:
-    from ldm.answers import decoded_paths
-
     return decoded_paths(parsed.task, stem)
 
 
 def _decode_one(answer, image, parsed, stem: Path, edit: str, failed: list[str], path: Path) -> int:
-    from ldm.answers import write_decoded
-
     try:
         write_decoded(answer, image, parsed, stem, edit)
         return 1
@@ -254,11 +210,10 @@ def _decode_one(answer, image, parsed, stem: Path, edit: str, failed: list[str],
 
 def _answer_all(args, todo: list[tuple[Path, Path]], edit: str, parsed, failed: list[str]) -> tuple[int, int]:
     """Run the model over ``todo`` in chunks, writing each answer as soon as its batch is done."""
-    from tqdm.auto import tqdm
+    from ldm.cli_model import load_model  # diffusers and transformers: seconds, only when there is work
 
-    from instructcv.io import save_image
-
-    model = load_model(args)
+    model = load_model(args.ckpt, device=args.device, dtype=args.dtype, scheduler=args.scheduler,
+                       use_ema=args.use_ema, allow_unsafe_pickle=args.allow_unsafe_pickle, verbose=args.verbose)
     log.info("%r on %d images with %s", edit, len(todo), model)
     answered = decoded = 0
     chunk = max(32, 4 * args.batch_size)  # bounds memory; shapes are grouped within a chunk

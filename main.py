@@ -27,6 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from instructcv.cli import UsageError, run, setup_logging
+from instructcv.io import write_text
+
+# The ldm.* imports sit inside the functions that use them: ldm loads torch, Lightning and diffusers
+# (about 5 s), which --help and a bad command line should not wait for.
 
 log = logging.getLogger("main")
 
@@ -41,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
         "scheduler_overrides": {},    # training noise schedule entries, e.g. {prediction_type: v_prediction}
         "init_from_ema": True,        # take the EMA weights of ckpt_path where it has them
         "allow_unsafe_pickle": False,
+        # the entries above say how the weights load (LOADING_PARAMS); these are InstructCVModel's arguments
         "lr": 1.0e-4,                 # AdamW, constant after lr_warmup_steps
         "betas": [0.9, 0.999],
         "weight_decay": 0.01,
@@ -258,28 +263,35 @@ def check_trainable(config) -> None:
         raise UsageError("model.params.scale_by_std fits the scale of a frozen VAE; train the VAE in an earlier run")
 
 
+# model.params entries that say how the weights load (build_components); the others are InstructCVModel's
+LOADING_PARAMS = ("ckpt_path", "architecture", "architecture_overrides", "scheduler_overrides", "init_from_ema",
+                  "allow_unsafe_pickle")  # fmt: skip
+
+
+def model_params(config=None, **overrides: Any) -> dict[str, Any]:
+    """InstructCVModel's keyword arguments: ``seed`` and the training entries of ``model.params``, from
+    ``config`` (DEFAULTS when None), with ``overrides`` on top."""
+    source = plain(config) if config is not None else copy.deepcopy(DEFAULTS)
+    params = {k: v for k, v in source["model"]["params"].items() if k not in LOADING_PARAMS}
+    return {**params, "seed": source["seed"], **overrides}
+
+
+def data_params(config=None, **overrides: Any) -> dict[str, Any]:
+    """PairsDataModule's keyword arguments: ``data.params`` of ``config`` (DEFAULTS when None) with ``overrides``."""
+    source = plain(config) if config is not None else copy.deepcopy(DEFAULTS)
+    return {**source["data"]["params"], **overrides}
+
+
 def build_model(config, components):
     from ldm.model import InstructCVModel
 
-    p = config.model.params
-    return InstructCVModel(
-        components, lr=p.lr, betas=tuple(p.betas), weight_decay=p.weight_decay, eps=p.eps,
-        lr_warmup_steps=p.lr_warmup_steps, use_ema=p.use_ema, ema_decay=p.ema_decay, ema_warmup=p.ema_warmup,
-        cond_drop_prob=p.cond_drop_prob, gradient_checkpointing=p.gradient_checkpointing,
-        trainable=tuple(p.trainable), vae_kl_weight=p.vae_kl_weight, scale_by_std=p.scale_by_std,
-        seed=config.seed, config=plain(config),
-    )
+    return InstructCVModel(components, config=plain(config), **model_params(config))
 
 
 def build_datamodule(config, components):
     from ldm.data import PairsDataModule
 
-    d = config.data.params
-    return PairsDataModule(
-        list(d.pairs), components, resolution=d.resolution, batch_size=d.batch_size, num_workers=d.num_workers,
-        flip=d.flip, cache_latents=d.cache_latents, cache_batch_size=d.cache_batch_size,
-        preview_pairs=list(d.preview_pairs), preview_count=d.preview_count,
-    )
+    return PairsDataModule(components, **data_params(config))
 
 
 def device_settings(args: argparse.Namespace, trainer_cfg: dict[str, Any]) -> dict[str, Any]:
@@ -325,7 +337,6 @@ def train(args: argparse.Namespace) -> int:
     from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
     from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-    from instructcv.io import write_text
     from ldm.callbacks import (
         AtomicCheckpointIO,
         ImageLogger,
@@ -438,17 +449,16 @@ def train(args: argparse.Namespace) -> int:
 def build_cache(args: argparse.Namespace) -> int:
     import torch
 
-    from ldm.data import PairsDataModule
     from ldm.latent_cache import build_latent_cache
 
     config = load_config(args.base, args.overrides)
     components = build_components(config, None, args.allow_unsafe_pickle)
     d = config.data.params
-    data = PairsDataModule(list(d.pairs), components, resolution=d.resolution)
+    data = build_datamodule(config, components)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     start = time.perf_counter()
     encoded = build_latent_cache(data.scan(), components, d.resolution, batch_size=d.cache_batch_size,
-                                 device=device, num_workers=d.num_workers)
+                                 device=device, num_workers=d.num_workers, flip=d.flip)
     print(f"latent cache: {encoded} pairs encoded, {len(data.records)} listed, {len(data.skipped)} skipped "
           f"(missing files), {time.perf_counter() - start:.0f} s on {device}")
     return 2 if data.skipped else 0

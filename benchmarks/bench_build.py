@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dataset_creation.format_dataset import build  # noqa: E402
 from dataset_creation.synthetic import write_coco  # noqa: E402
 from dataset_creation.writer import IMAGES_DIR  # noqa: E402
+from instructcv.pairs import is_input_file, is_target_file  # noqa: E402
 
 
 def disk_bytes(root: Path) -> tuple[int, int, int, int]:
@@ -39,9 +40,9 @@ def disk_bytes(root: Path) -> tuple[int, int, int, int]:
         allocated += st.st_blocks * 512
         if p.is_file():
             apparent += st.st_size
-            if IMAGES_DIR in p.parts or p.name.endswith("_0.jpg"):  # the store, or a link to it seen first
+            if IMAGES_DIR in p.parts or is_input_file(p.name):  # the store, or a link to it seen first
                 inputs += st.st_size
-            elif p.name.endswith("_1.png"):
+            elif is_target_file(p.name):
                 targets += st.st_size
     return apparent, allocated, inputs, targets
 

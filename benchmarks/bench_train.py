@@ -55,6 +55,7 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
 
     from ldm.components import build_random_components
     from ldm.model import InstructCVModel
+    from main import model_params
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -71,7 +72,8 @@ def run_variant(name: str, args: argparse.Namespace) -> dict:
     else:
         components = build_random_components("sd15", seed=0)
         resolution, batch_size = args.resolution, args.batch
-    model = InstructCVModel(components, use_ema=args.ema, gradient_checkpointing=checkpointing).to(device)
+    params = model_params(use_ema=args.ema, gradient_checkpointing=checkpointing)  # main.py's DEFAULTS otherwise
+    model = InstructCVModel(components, **params).to(device)
     optimizer = model.configure_optimizers()
 
     g = torch.Generator().manual_seed(0)

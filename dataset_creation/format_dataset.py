@@ -2,7 +2,7 @@
 
 Reads each ``--data_root`` with its dataset reader (``dataset_creation/readers/``) and writes the
 pairs with ``dataset_creation.writer``. Several roots, or several runs into one ``--save_root``,
-pool their samples; ``seeds.json`` and ``metadata.jsonl`` always list every sample in the folder.
+pool their samples; the index (instructcv.pairs) always lists every sample in the folder.
 Where to get each dataset and the exact commands: ``data/README.md``.
 """
 
@@ -22,6 +22,7 @@ except ImportError:
 
 from dataset_creation.readers import DATASETS, get_reader, guess_dataset
 from dataset_creation.readers.base import SPLITS, LayoutError, Sample, SampleError
+from dataset_creation.skipped import list_file, summary_lines, write_list
 from dataset_creation.writer import (
     BuildReport,
     IndexResult,
@@ -32,6 +33,7 @@ from dataset_creation.writer import (
 )
 from instructcv.cli import EXIT_OK, EXIT_PARTIAL, UsageError, run
 from tasks import parse_tasks
+from instructcv.pairs import METADATA_FILE, RECORD_FILE, SEEDS_FILE
 
 EXAMPLES = """\
 examples:
@@ -56,7 +58,7 @@ examples:
   python dataset_creation/format_dataset.py --save_root ./image_pairs --merge
 
 Re-running a command writes only what is missing. Exit status 2 when inputs were skipped
-(listed at the end) or the input is unusable.
+(summarised by reason at the end, every one listed in <save_root>/skipped_inputs.txt) or the input is unusable.
 """
 
 
@@ -129,10 +131,12 @@ def build(
             raise UsageError(str(e)) from None
         plan.append((root, reader, the_split, wanted))
     options = {"neg_per_image": neg_per_image, "seed": seed}
-    return write_pairs(
+    report = write_pairs(
         save_root, _items(plan, options), WriterOptions(prompts=prompts, seed=seed), workers=workers,
         shard=shard, num_shards=num_shards, progress=progress,
     )  # fmt: skip
+    report.skipped_list = write_list(list_file(Path(save_root).resolve(), shard, num_shards), report.skipped)
+    return report
 
 
 def _fmt_bytes(n: float) -> str:
@@ -163,14 +167,11 @@ def report_lines(report: BuildReport, save_root: Path, sharded: bool = False) ->
         lines.append(f"written  {_by_group(report.written)}")
     if report.present:
         lines.append(f"present  {_by_group(report.present)} (kept from earlier runs)")
-    if report.skipped:
-        lines.append(f"skipped {len(report.skipped)} input(s):")
-        for path, reason, lost in report.skipped:
-            lines.append(f"  {path}: {reason}" + (f" [{lost} sample(s) not written]" if lost > 1 else ""))
+    lines += summary_lines(report.skipped, report.skipped_list)
     if report.index is not None:
         lines.append(_index_line(report.index, save_root))
         if report.index.unindexed:
-            lines.append(f"note: {len(report.index.unindexed)} folder(s) without {'.meta.json'} are not indexed "
+            lines.append(f"note: {len(report.index.unindexed)} folder(s) without {RECORD_FILE} are not indexed "
                          f"(e.g. {report.index.unindexed[0]})")  # fmt: skip
         splits = {split for _, split in report.index.contents}
         if len(splits) > 1:
@@ -222,7 +223,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=int, default=0, help="this process's shard (0-based), with --num_shards")
     p.add_argument("--num_shards", type=int, default=1, help="split the raw images over this many processes")
     p.add_argument("--merge", action="store_true",
-                   help="only rebuild seeds.json/metadata.jsonl from the sample folders (after sharded runs)")
+                   help=f"only rebuild the index ({SEEDS_FILE}, {METADATA_FILE}) from the sample folders "
+                        "(after sharded runs)")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
     return p
 

@@ -3,14 +3,10 @@
 It knows nothing about datasets: targets are drawn with ``tasks/`` from what the reader put in the
 sample (boxes, the cls answer) or from the reader's own ``load_ground_truth`` (seg masks, depth).
 
-On disk, under ``save_root``::
-
-    .images/<dataset>/<stem>.jpg    each raw image stored once; every sample folder hard-links it
-    <sample>/<stem>_0.jpg           input (a hard link; a copy where the file system refuses links)
-    <sample>/<stem>_1.png           target
-    <sample>/prompt.json, bbox.json (det)
-    <sample>/.meta.json             the sample's metadata.jsonl row, so the index can be rebuilt
-    seeds.json, metadata.jsonl      the index: every finished sample folder, sorted by name
+On disk, under ``save_root``: the layout of ``instructcv.pairs`` (sample folders, each with its input,
+target, prompt, det boxes and its own metadata row; the index of every finished sample folder, sorted
+by name), plus ``.images/<dataset>/<stem>.jpg``: each raw image stored once, which every sample
+folder hard-links as its input (a copy where the file system refuses links).
 
 Input images keep their full resolution and pixel grid (no EXIF rotation: annotations are drawn
 in the stored frame; when the annotation's ``image_size`` only matches the EXIF-rotated image,
@@ -47,14 +43,13 @@ from PIL import Image, ImageOps
 import tasks
 from dataset_creation.readers import get_reader
 from dataset_creation.readers.base import Sample, SampleError
+from instructcv import pairs
 from instructcv.images import ImageReadError, load_rgb
-from instructcv.io import atomic_path, save_image, write_text
+from instructcv.io import atomic_path, save_image
 
 IMAGES_DIR = ".images"
 TMP_DIR = ".tmp"
-RECORD_FILE = ".meta.json"
-SEEDS_FILE = "seeds.json"
-METADATA_FILE = "metadata.jsonl"
+RECORD_FILE = pairs.RECORD_FILE
 JPEG_QUALITY = 95
 ORIENTATION_TAG = 0x0112
 
@@ -78,6 +73,7 @@ class BuildReport:
     bytes_written: int = 0
     seconds: float = 0.0
     index: IndexResult | None = None
+    skipped_list: Path | None = None  # the file listing every skipped input (dataset_creation/skipped.py)
 
     @property
     def n_written(self) -> int:
@@ -266,14 +262,14 @@ def write_sample_folder(save_root: Path, sample: Sample, stored: Path, target: n
     tmp = _tmp_dir(save_root, sample.name)
     tmp.mkdir(parents=True)
     try:
-        nbytes = _link_or_copy(stored, tmp / f"{sample.stem}_0.jpg")
-        nbytes += _write_bytes(tmp / f"{sample.stem}_1.png", encode_png(target, photo=sample.task == "det"))
+        nbytes = _link_or_copy(stored, tmp / pairs.input_name(sample.stem))
+        nbytes += _write_bytes(tmp / pairs.target_name(sample.stem), encode_png(target, photo=sample.task == "det"))
         drawn = row.pop("_drawn", None)
-        nbytes += _write_json(tmp / "prompt.json", {"edit": row["edit"], "task": sample.task,
-                                                    "class": sample.class_name, "dataset": sample.dataset})  # fmt: skip
+        nbytes += _write_json(tmp / pairs.PROMPT_FILE,
+                              pairs.prompt_entry(row["edit"], sample.task, sample.class_name, sample.dataset))
         if sample.task == "det":
-            nbytes += _write_json(tmp / "bbox.json", {"bbox": drawn, "image_size": [target.shape[1], target.shape[0]]})
-        nbytes += _write_json(tmp / RECORD_FILE, row)
+            nbytes += _write_json(tmp / pairs.BBOX_FILE, pairs.bbox_entry(drawn, (target.shape[1], target.shape[0])))
+        nbytes += _write_json(tmp / pairs.RECORD_FILE, row)
         try:
             os.rename(tmp, final)
         except OSError:
@@ -472,27 +468,6 @@ def _run_pool(save_root: Path, options: WriterOptions, workers: int, batches: It
 # The index
 
 
-def _sample_dirs(save_root: Path) -> list[str]:
-    with os.scandir(save_root) as it:
-        return sorted(e.name for e in it if e.is_dir() and not e.name.startswith("."))
-
-
-def _read_rows(path: Path) -> dict[str, dict] | None:
-    """The rows of an existing metadata.jsonl by sample name; None when absent or damaged."""
-    if not path.is_file():
-        return None
-    rows: dict[str, dict] = {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    row = json.loads(line)
-                    rows[row["sample"]] = row
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return rows
-
-
 @dataclass
 class IndexResult:
     """What rebuilding the index found and did."""
@@ -505,38 +480,26 @@ class IndexResult:
 
 
 def rebuild_index(save_root: str | Path, full: bool = False) -> IndexResult:
-    """Rewrite seeds.json and metadata.jsonl to list every finished sample folder, sorted by name.
+    """Rewrite the index to list every finished sample folder, sorted by name.
 
-    Rows of folders already in metadata.jsonl are reused unless ``full``; new folders are read from
-    their ``.meta.json``. Files are rewritten (atomically) only when their content changes.
+    Rows of folders already in the index are reused unless ``full``; new folders are read from the
+    row each keeps of itself. Files are rewritten (atomically) only when their content changes.
     """
     save_root = Path(save_root)
-    names = _sample_dirs(save_root)
-    known = None if full else _read_rows(save_root / METADATA_FILE)
+    known = {} if full else (pairs.read_index(save_root) or {})
     rows, unindexed = [], []
-    for name in names:
-        row = known.get(name) if known else None
+    for name in pairs.sample_folders(save_root):
+        row = known.get(name)
         if row is None:
             try:
-                row = json.loads((save_root / name / RECORD_FILE).read_text(encoding="utf-8"))
+                row = pairs.read_record(save_root / name)
             except (OSError, ValueError):
                 unindexed.append(name)  # not a folder this writer made: left out of the index
                 continue
         rows.append(row)
-    metadata = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-    seeds = json.dumps([[r["sample"], [r["stem"]]] for r in rows]) + "\n"
-    changed, nbytes = False, 0
-    for fname, text in ((METADATA_FILE, metadata), (SEEDS_FILE, seeds)):
-        path = save_root / fname
-        try:
-            same = path.read_text(encoding="utf-8") == text
-        except OSError:
-            same = False
-        if not same:
-            write_text(path, text)
-            changed, nbytes = True, nbytes + len(text.encode("utf-8"))
+    nbytes = pairs.write_index(save_root, rows)
     contents = Counter((r.get("dataset"), r.get("split")) for r in rows)
-    return IndexResult(len(rows), changed, nbytes, contents, unindexed)
+    return IndexResult(len(rows), nbytes > 0, nbytes, contents, unindexed)
 
 
 def clean_stale_tmp(save_root: Path, everything: bool = False) -> int:
@@ -562,5 +525,5 @@ def clean_stale_tmp(save_root: Path, everything: bool = False) -> int:
 
 
 def read_index(save_root: str | Path) -> list[dict]:
-    """The metadata.jsonl rows of a pairs folder (empty when there is none)."""
-    return list((_read_rows(Path(save_root) / METADATA_FILE) or {}).values())
+    """The metadata rows of a pairs folder (empty when there is none)."""
+    return list((pairs.read_index(save_root) or {}).values())

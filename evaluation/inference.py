@@ -17,30 +17,10 @@ from typing import Any
 
 from evaluation.answers import AnswerCache
 from evaluation.pairs import input_path
-from instructcv.cli import UsageError
 from instructcv.images import ImageReadError, load_rgb
+from ldm.cli_model import load_model  # noqa: F401 (evaluate.py loads --ckpt with the command lines' loader)
 
 log = logging.getLogger("evaluate")
-
-
-def load_model(ckpt: str, *, device: str = "auto", dtype: str = "auto", scheduler: str | None = None,
-               use_ema: bool = True, allow_unsafe_pickle: bool = False, verbose: bool = False) -> Any:  # fmt: skip
-    """``InstructCV.from_pretrained`` with one-line errors (bad source, device or dtype)."""
-    from ldm.inference import InstructCV
-    from ldm.sampling import DEFAULT_SCHEDULER
-
-    if not verbose:
-        from diffusers.utils import logging as diffusers_logging
-        from transformers.utils import logging as transformers_logging
-
-        for lib in (diffusers_logging, transformers_logging):
-            lib.set_verbosity_error()
-            lib.disable_progress_bar()
-    try:
-        return InstructCV.from_pretrained(ckpt, device=device, dtype=dtype, scheduler=scheduler or DEFAULT_SCHEDULER,
-                                          allow_unsafe_pickle=allow_unsafe_pickle, use_ema=use_ema)  # fmt: skip
-    except ValueError as e:  # bad --device / --dtype / scheduler; CheckpointError is a UsageError already
-        raise UsageError(f"--ckpt {ckpt}: {e}") from None
 
 
 @dataclass

@@ -30,7 +30,8 @@ from lightning_fabric.plugins import TorchCheckpointIO
 from pytorch_lightning.callbacks import Callback, TQDMProgressBar
 
 from instructcv.io import atomic_path, save_image, write_json
-from ldm.data import PairRecord, load_pair_images, read_prompt, to_model_range
+from instructcv.pairs import PairSample, read_prompt
+from ldm.batch import load_pair_images, to_model_range
 from ldm.preview import sample_answers
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ def grid(rows: list[list[np.ndarray]]) -> np.ndarray:
 class ImageLogger(Callback):
     """Every ``every_n_steps``: input | target | answer rows for fixed pairs, sampled from the EMA UNet."""
 
-    def __init__(self, records: list[PairRecord], out_dir: str | os.PathLike, every_n_steps: int,
+    def __init__(self, records: list[PairSample], out_dir: str | os.PathLike, every_n_steps: int,
                  resolution: int, steps: int = 20, cfg_text: float = 7.5, cfg_image: float = 1.5, seed: int = 0):
         self.records = records
         self.out_dir = Path(out_dir)

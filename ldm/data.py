@@ -1,123 +1,36 @@
-"""The instruction/image pairs main.py trains on (DESIGN.md section 4) and their Lightning data module.
+"""The instruction/image pairs main.py trains on and their Lightning data module.
 
-A pairs folder lists its samples in ``seeds.json`` (``[["<sample>", ["<stem>", ...]], ...]``); each
-``<sample>/`` holds ``<stem>_0.jpg`` (input), ``<stem>_1.png`` (target) and ``prompt.json``
-(``{"edit": ...}``). Several folders are pooled. A batch holds either images (``input``, ``target``
-in [-1, 1], ``input_ids``) or, with the latent cache, precomputed latents and text embeddings.
+The samples of one or more pairs folders (instructcv.pairs reads the layout) are pooled. A batch
+holds either images (``input``, ``target`` in [-1, 1], ``input_ids``, made by ldm/batch.py) or, with
+the latent cache (ldm/latent_cache.py), precomputed latents and text embeddings.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from instructcv.cli import UsageError
-from instructcv.images import ImageReadError, load_rgb
+from instructcv.images import ImageReadError
+from instructcv.pairs import PairSample, read_prompt, scan_pairs
+from ldm.batch import load_pair_images, to_model_range, tokenize
+from ldm.latent_cache import CachedPairsDataset, build_latent_cache, open_latent_cache
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PairRecord:
-    """One training pair: ``<root>/<sample>/<stem>_0.jpg`` -> ``<stem>_1.png`` under ``prompt.json``."""
-
-    root: Path
-    sample: str
-    stem: str
-
-    @property
-    def folder(self) -> Path:
-        return self.root / self.sample
-
-    @property
-    def input_path(self) -> Path:
-        return self.folder / f"{self.stem}_0.jpg"
-
-    @property
-    def target_path(self) -> Path:
-        return self.folder / f"{self.stem}_1.png"
-
-    @property
-    def prompt_path(self) -> Path:
-        return self.folder / "prompt.json"
-
-    @property
-    def key(self) -> str:
-        """Unique within its pairs folder."""
-        return f"{self.sample}/{self.stem}"
-
-
-def read_seeds(root: str | os.PathLike) -> list[PairRecord]:
-    """The pairs listed in ``<root>/seeds.json``, in file order."""
-    root = Path(root)
-    seeds = root / "seeds.json"
-    if not seeds.is_file():
-        raise UsageError(f"{seeds}: not found; is {root} a pairs folder written by format_dataset.py?")
-    try:
-        entries = json.loads(seeds.read_text())
-        return [PairRecord(root, str(sample), str(stem)) for sample, stems in entries for stem in stems]
-    except (ValueError, TypeError) as e:
-        raise UsageError(f"{seeds}: not a list of [sample, [stem, ...]] entries ({e})") from None
-
-
-def scan_pairs(roots: Sequence[str | os.PathLike]) -> tuple[list[PairRecord], list[str]]:
-    """Pool the pairs of ``roots``; pairs with a missing file are left out and reported (one line each)."""
-    records: list[PairRecord] = []
-    problems: list[str] = []
-    for root in roots:
-        for record in read_seeds(root):
-            missing = [p for p in (record.input_path, record.target_path, record.prompt_path) if not p.is_file()]
-            if missing:
-                problems.append(f"{missing[0]}: missing; pair {record.key} skipped")
-            else:
-                records.append(record)
-    return records, problems
-
-
-def read_prompt(record: PairRecord) -> str:
-    try:
-        prompt = json.loads(record.prompt_path.read_text(encoding="utf-8"))["edit"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ImageReadError(record.prompt_path, f"no readable 'edit' instruction ({type(e).__name__})") from None
-    if not isinstance(prompt, str):
-        raise ImageReadError(record.prompt_path, "'edit' is not a string")
-    return prompt
-
-
-def load_pair_images(record: PairRecord, resolution: int) -> tuple[np.ndarray, np.ndarray]:
-    """Input and target as uint8 ``(resolution, resolution, 3)`` arrays (square resize, as the paper trains)."""
-    size = (resolution, resolution)
-    images = [load_rgb(p).resize(size, Image.Resampling.LANCZOS) for p in (record.input_path, record.target_path)]
-    return np.asarray(images[0]), np.asarray(images[1])
-
-
-def to_model_range(image: np.ndarray) -> torch.Tensor:
-    """uint8 ``(H, W, 3)`` -> float ``(3, H, W)`` in [-1, 1], the range the SD VAE expects."""
-    return torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1).float().div(127.5).sub(1.0)
-
-
-def tokenize(tokenizer, prompts: str | list[str]) -> torch.Tensor:
-    """CLIP token ids padded to the tokenizer's 77 tokens, shape ``(B, 77)``."""
-    return tokenizer(
-        prompts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt"
-    ).input_ids
 
 
 class PairsDataset(Dataset):
     """Decoded, resized, randomly flipped image pairs with their tokenised instruction."""
 
-    def __init__(self, records: Sequence[PairRecord], tokenizer, resolution: int, flip: bool = True):
+    def __init__(self, records: Sequence[PairSample], tokenizer, resolution: int, flip: bool = True):
         self.records = list(records)
         self.tokenizer = tokenizer
         self.resolution = resolution
@@ -147,23 +60,24 @@ class PairsDataset(Dataset):
 class PairsDataModule(pl.LightningDataModule):
     """Pooled pairs folders -> shuffled batches; optionally from the latent cache (ldm/latent_cache.py).
 
-    With ``cache_latents`` the VAE and text encoder of ``components`` encode every pair once in
-    ``prepare_data`` (local rank 0); training then reads latents and never runs the VAE.
+    The keyword arguments are ``data.params`` of the config (main.py's DEFAULTS holds their defaults and
+    meanings). With ``cache_latents`` the VAE and text encoder of ``components`` encode every pair once
+    in ``prepare_data`` (local rank 0); training then reads latents and never runs the VAE.
     """
 
     def __init__(
         self,
-        pairs: Sequence[str | os.PathLike],
         components,
         *,
-        resolution: int = 256,
-        batch_size: int = 4,
-        num_workers: int = 4,
-        flip: bool = True,
-        cache_latents: bool = False,
-        cache_batch_size: int = 16,
-        preview_pairs: Sequence[str | os.PathLike] = (),
-        preview_count: int = 4,
+        pairs: Sequence[str | os.PathLike],
+        resolution: int,
+        batch_size: int,
+        num_workers: int,
+        flip: bool,
+        cache_latents: bool,
+        cache_batch_size: int,
+        preview_pairs: Sequence[str | os.PathLike],
+        preview_count: int,
     ):
         super().__init__()
         if isinstance(pairs, (str, os.PathLike)):
@@ -180,11 +94,11 @@ class PairsDataModule(pl.LightningDataModule):
         self.cache_batch_size = cache_batch_size
         self.preview_roots = [Path(p) for p in preview_pairs]
         self.preview_count = preview_count
-        self.records: list[PairRecord] = []
+        self.records: list[PairSample] = []
         self.dataset: Dataset | None = None
         self.skipped: list[str] = []
 
-    def scan(self) -> list[PairRecord]:
+    def scan(self) -> list[PairSample]:
         if not self.records:
             self.records, self.skipped = scan_pairs(self.roots)
             for line in self.skipped[:10]:
@@ -197,19 +111,16 @@ class PairsDataModule(pl.LightningDataModule):
 
     def prepare_data(self) -> None:
         if self.cache_latents:
-            from ldm.latent_cache import build_latent_cache
-
             build_latent_cache(self.scan(), self.components, self.resolution, batch_size=self.cache_batch_size,
-                               device=self._encode_device(), num_workers=self.num_workers)
+                               device=self._encode_device(), num_workers=self.num_workers, flip=self.flip)
 
     def setup(self, stage: str | None = None) -> None:
         if self.dataset is not None:
             return
         records = self.scan()
         if self.cache_latents:
-            from ldm.latent_cache import CachedPairsDataset, open_latent_cache
-
-            self.dataset = CachedPairsDataset(open_latent_cache(records, self.components, self.resolution), self.flip)
+            cache = open_latent_cache(records, self.components, self.resolution, flip=self.flip)
+            self.dataset = CachedPairsDataset(cache, self.flip)
         else:
             self.dataset = PairsDataset(records, self.components.tokenizer, self.resolution, self.flip)
 
@@ -227,7 +138,7 @@ class PairsDataModule(pl.LightningDataModule):
             pin_memory=torch.cuda.is_available(),
         )
 
-    def preview_records(self) -> list[PairRecord]:
+    def preview_records(self) -> list[PairSample]:
         """A fixed, evenly spread handful of pairs for the image logger (from preview_pairs if given)."""
         records = scan_pairs(self.preview_roots)[0] if self.preview_roots else self.scan()
         if not records or self.preview_count <= 0:

@@ -2,9 +2,9 @@
 
 On disk, beside the pairs: ``<pairs>/.latent_cache/<fingerprint>/shard-<id>/`` with
 
-- ``input_mode.npy``   (N, 4, h, w) float16: the input image's VAE posterior mode, *unscaled* (what the
+- ``input_mode.npy``   (N, O, 4, h, w) float16: the input image's VAE posterior mode, *unscaled* (what the
   UNet's extra channels receive, as in InstructPix2Pix);
-- ``target_mean.npy``, ``target_std.npy`` (N, 4, h, w) float16: the target's posterior mean and standard
+- ``target_mean.npy``, ``target_std.npy`` (N, O, 4, h, w) float16: the target's posterior mean and standard
   deviation, unscaled. A fresh target latent ``(mean + std * noise) * scaling_factor`` is drawn every
   step, exactly as training from images does (``latent_dist.sample()``);
 - ``text_embeddings.npy`` (P, 77, D) float16, one per distinct instruction, and ``prompt_index.npy`` (N,);
@@ -13,8 +13,10 @@ On disk, beside the pairs: ``<pairs>/.latent_cache/<fingerprint>/shard-<id>/`` w
 The fingerprint hashes the VAE and text-encoder weights, the resolution and this format's version, so a
 different VAE or resolution gets a new folder. A pair whose files changed since it was encoded (other
 stamps) is encoded again into a new shard; shards are written under a temporary name and renamed.
-Horizontal flips are applied to the cached latents (the VAE is convolutional, so the latent of a
-flipped image is, to a close approximation, the flipped latent).
+Orientations ``O``: 1, or 2 when the data are flipped (``flip``): index 1 holds the encodings of the
+horizontally flipped images. The VAE is not mirror-symmetric, so a flipped latent is not the latent of
+the flipped image; a flipped training sample takes the encodings of the flipped pair, as training from
+images would.
 """
 
 from __future__ import annotations
@@ -38,12 +40,13 @@ from tqdm.auto import tqdm
 from instructcv.cli import UsageError
 from instructcv.images import ImageReadError
 from instructcv.io import write_json
-from ldm.data import PairRecord, load_pair_images, read_prompt, to_model_range, tokenize
+from instructcv.pairs import PairSample, read_prompt
+from ldm.batch import load_pair_images, to_model_range, tokenize
 
 log = logging.getLogger(__name__)
 
 CACHE_DIRNAME = ".latent_cache"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: an orientation axis (flipped pairs encoded, not flipped latents)
 _ARRAYS = ("input_mode", "target_mean", "target_std")
 
 
@@ -59,10 +62,10 @@ def fingerprint(components, resolution: int) -> str:
     return h.hexdigest()[:16]
 
 
-def file_stamp(record: PairRecord) -> list[int]:
+def file_stamp(record: PairSample) -> list[int]:
     """Sizes and modification times of a pair's three files; a change means: encode it again."""
     stamp = []
-    for path in (record.input_path, record.target_path, record.prompt_path):
+    for path in record.files:
         st = path.stat()
         stamp += [st.st_size, st.st_mtime_ns]
     return stamp
@@ -72,9 +75,14 @@ def cache_root(pairs_root: Path, fp: str) -> Path:
     return Path(pairs_root) / CACHE_DIRNAME / fp
 
 
-def _read_index(root: Path) -> dict[str, list[tuple[Path, int, list[int]]]]:
-    """key -> [(shard dir, row, stamp), ...] over every complete shard under ``root``."""
-    entries: dict[str, list[tuple[Path, int, list[int]]]] = defaultdict(list)
+def orientations(flip: bool) -> int:
+    """How many orientations a cache holds: the pair as is, and flipped when training flips."""
+    return 2 if flip else 1
+
+
+def _read_index(root: Path) -> dict[str, list[tuple[Path, int, list[int], int]]]:
+    """key -> [(shard dir, row, stamp, orientations), ...] over every complete shard under ``root``."""
+    entries: dict[str, list[tuple[Path, int, list[int], int]]] = defaultdict(list)
     if not root.is_dir():
         return entries
     for shard in sorted(root.glob("shard-*")):
@@ -85,19 +93,19 @@ def _read_index(root: Path) -> dict[str, list[tuple[Path, int, list[int]]]]:
         if index.get("format") != CACHE_FORMAT:
             continue
         for key, row, stamp in zip(index["keys"], index["rows"], index["stamps"], strict=True):
-            entries[key].append((shard, row, stamp))
+            entries[key].append((shard, row, stamp, index["orientations"]))
     return entries
 
 
-def _lookup(entries, record: PairRecord, stamp: list[int]) -> tuple[Path, int] | None:
-    for shard, row, cached_stamp in reversed(entries.get(record.key, ())):
-        if cached_stamp == stamp:
+def _lookup(entries, record: PairSample, stamp: list[int], needed: int) -> tuple[Path, int] | None:
+    for shard, row, cached_stamp, held in reversed(entries.get(record.key, ())):
+        if cached_stamp == stamp and held >= needed:
             return shard, row
     return None
 
 
 class _EncodeInputs(Dataset):
-    def __init__(self, records: Sequence[PairRecord], resolution: int):
+    def __init__(self, records: Sequence[PairSample], resolution: int):
         self.records, self.resolution = list(records), resolution
 
     def __len__(self) -> int:
@@ -122,14 +130,15 @@ def _collate(items):
 
 
 @torch.no_grad()
-def _encode_shard(records: list[PairRecord], stamps: list[list[int]], components, resolution: int, out: Path,
-                  batch_size: int, device: torch.device, num_workers: int, progress: bool) -> int:
-    """Encode ``records`` into the shard folder ``out``; returns how many pairs were unreadable."""
+def _encode_shard(records: list[PairSample], stamps: list[list[int]], components, resolution: int, out: Path,
+                  batch_size: int, device: torch.device, num_workers: int, progress: bool, n_orient: int) -> int:
+    """Encode ``records`` (and their flipped images when ``n_orient`` is 2) into the shard folder ``out``;
+    returns how many pairs were unreadable."""
     vae, text_encoder = components.vae, components.text_encoder
     latent = resolution // components.vae_scale_factor
     channels = vae.config.latent_channels
     arrays = {name: open_memmap(out / f"{name}.npy", mode="w+", dtype=np.float16,
-                                shape=(len(records), channels, latent, latent)) for name in _ARRAYS}
+                                shape=(len(records), n_orient, channels, latent, latent)) for name in _ARRAYS}
     prompts: list[str | None] = [None] * len(records)
     loader = DataLoader(_EncodeInputs(records, resolution), batch_size=batch_size, num_workers=num_workers,
                         collate_fn=_collate)
@@ -141,13 +150,14 @@ def _encode_shard(records: list[PairRecord], stamps: list[list[int]], components
             bad_rows.append(row)
         if rows is None:
             continue
-        both = torch.cat([images, targets]).to(device=device, dtype=vae.dtype)
-        posterior = vae.encode(both).latent_dist
-        n = len(rows)
         rows_np = rows.numpy()
-        arrays["input_mode"][rows_np] = posterior.mode()[:n].float().cpu().numpy()
-        arrays["target_mean"][rows_np] = posterior.mean[n:].float().cpu().numpy()
-        arrays["target_std"][rows_np] = posterior.std[n:].float().cpu().numpy()
+        for o in range(n_orient):  # orientation 1: the flipped pair, encoded (not the flipped latents)
+            pair = [images, targets] if o == 0 else [images.flip(-1), targets.flip(-1)]
+            posterior = vae.encode(torch.cat(pair).to(device=device, dtype=vae.dtype)).latent_dist
+            n = len(rows)
+            arrays["input_mode"][rows_np, o] = posterior.mode()[:n].float().cpu().numpy()
+            arrays["target_mean"][rows_np, o] = posterior.mean[n:].float().cpu().numpy()
+            arrays["target_std"][rows_np, o] = posterior.std[n:].float().cpu().numpy()
         for row, prompt in zip(rows.tolist(), batch_prompts, strict=True):
             prompts[row] = prompt
 
@@ -165,17 +175,20 @@ def _encode_shard(records: list[PairRecord], stamps: list[list[int]], components
 
     keep = [i for i in range(len(records)) if prompts[i] is not None]
     write_json(out / "index.json", {
-        "format": CACHE_FORMAT, "resolution": resolution, "scaling": "unscaled",
+        "format": CACHE_FORMAT, "resolution": resolution, "scaling": "unscaled", "orientations": n_orient,
         "keys": [records[i].key for i in keep], "rows": keep, "stamps": [stamps[i] for i in keep],
     })
     return len(bad_rows)
 
 
-def build_latent_cache(records: Sequence[PairRecord], components, resolution: int, *, batch_size: int = 16,
-                       device: torch.device | str = "cpu", num_workers: int = 2, progress: bool = True) -> int:
-    """Encode every pair of ``records`` not yet cached (or changed since); returns how many were encoded."""
+def build_latent_cache(records: Sequence[PairSample], components, resolution: int, *, batch_size: int = 16,
+                       device: torch.device | str = "cpu", num_workers: int = 2, progress: bool = True,
+                       flip: bool = True) -> int:
+    """Encode every pair of ``records`` not yet cached (or changed since, or cached without its flipped
+    images when ``flip``); returns how many were encoded."""
     fp = fingerprint(components, resolution)
-    by_root: dict[Path, list[PairRecord]] = defaultdict(list)
+    needed = orientations(flip)
+    by_root: dict[Path, list[PairSample]] = defaultdict(list)
     for record in records:
         by_root[record.root].append(record)
     device = torch.device(device)
@@ -186,7 +199,7 @@ def build_latent_cache(records: Sequence[PairRecord], components, resolution: in
             target_dir = cache_root(root, fp)
             entries = _read_index(target_dir)
             stamps = [file_stamp(r) for r in group]
-            todo = [(r, s) for r, s in zip(group, stamps, strict=True) if _lookup(entries, r, s) is None]
+            todo = [(r, s) for r, s in zip(group, stamps, strict=True) if _lookup(entries, r, s, needed) is None]
             if not todo:
                 log.info("latent cache %s: all %d pairs cached", target_dir, len(group))
                 continue
@@ -194,7 +207,7 @@ def build_latent_cache(records: Sequence[PairRecord], components, resolution: in
                 if module.device != device:
                     moved.append((module, module.device))
                     module.to(device)
-            shard_id = hashlib.sha256(json.dumps([[r.key, s] for r, s in todo]).encode()).hexdigest()[:16]
+            shard_id = hashlib.sha256(json.dumps([needed, [[r.key, s] for r, s in todo]]).encode()).hexdigest()[:16]
             final = target_dir / f"shard-{len(list(target_dir.glob('shard-*'))):05d}-{shard_id}"
             target_dir.mkdir(parents=True, exist_ok=True)
             tmp = target_dir / f".tmp-{shard_id}-{os.getpid()}"
@@ -202,7 +215,7 @@ def build_latent_cache(records: Sequence[PairRecord], components, resolution: in
             tmp.mkdir()
             try:
                 bad = _encode_shard([r for r, _ in todo], [s for _, s in todo], components, resolution, tmp,
-                                    batch_size, device, num_workers, progress)
+                                    batch_size, device, num_workers, progress, needed)
                 if any(target_dir.glob(f"shard-*-{shard_id}")):  # another process wrote the same shard
                     shutil.rmtree(tmp)
                 else:
@@ -238,23 +251,26 @@ class LatentCache:
                                  for name in (*_ARRAYS, "text_embeddings", "prompt_index")}
         return self._open[shard]
 
-    def item(self, i: int) -> dict[str, torch.Tensor]:
+    def item(self, i: int, flipped: bool = False) -> dict[str, torch.Tensor]:
+        """Pair ``i``'s latents and text embedding; ``flipped``: those of its horizontally flipped images."""
         shard, row = self.locations[i]
         a = self.arrays(shard)
-        item = {name: torch.from_numpy(np.array(a[name][row])) for name in _ARRAYS}
+        item = {name: torch.from_numpy(np.array(a[name][row, int(flipped)])) for name in _ARRAYS}
         item["text_embedding"] = torch.from_numpy(np.array(a["text_embeddings"][a["prompt_index"][row]]))
         return item
 
 
-def open_latent_cache(records: Sequence[PairRecord], components, resolution: int) -> LatentCache:
-    """The cache entries of ``records`` (built by ``build_latent_cache``); uncached pairs are left out."""
+def open_latent_cache(records: Sequence[PairSample], components, resolution: int, flip: bool = True) -> LatentCache:
+    """The cache entries of ``records`` (built by ``build_latent_cache`` with the same ``flip``); uncached
+    pairs are left out."""
     fp = fingerprint(components, resolution)
+    needed = orientations(flip)
     by_root: dict[Path, dict] = {}
     locations, keys, missing = [], [], 0
     for record in records:
         if record.root not in by_root:
             by_root[record.root] = _read_index(cache_root(record.root, fp))
-        found = _lookup(by_root[record.root], record, file_stamp(record))
+        found = _lookup(by_root[record.root], record, file_stamp(record), needed)
         if found is None:
             missing += 1
         else:
@@ -269,7 +285,7 @@ def open_latent_cache(records: Sequence[PairRecord], components, resolution: int
 
 
 class CachedPairsDataset(Dataset):
-    """Training items from the latent cache: latents, text embedding, randomly flipped together."""
+    """Training items from the latent cache: latents and text embedding, of the flipped pair half the time."""
 
     def __init__(self, cache: LatentCache, flip: bool = True):
         self.cache, self.flip = cache, flip
@@ -278,10 +294,7 @@ class CachedPairsDataset(Dataset):
         return len(self.cache)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        item = self.cache.item(index)
-        if self.flip and torch.rand(()) < 0.5:
-            for name in _ARRAYS:
-                item[name] = item[name].flip(-1)
+        item = self.cache.item(index, flipped=bool(self.flip and torch.rand(()) < 0.5))
         item["key"] = self.cache.keys[index]
         return item
 

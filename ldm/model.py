@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDPMScheduler
 
+from ldm.batch import tokenize
 from ldm.components import SDComponents, architecture_of
-from ldm.data import tokenize
 from ldm.ema import EMA
 from ldm.loading import CHECKPOINT_FORMAT, CHECKPOINT_INFO_KEY
 
@@ -58,26 +58,31 @@ def cfg_dropout_masks(u: torch.Tensor, prob: float) -> tuple[torch.Tensor, torch
 
 
 class InstructCVModel(pl.LightningModule):
-    """Trains the UNet of ``components`` to draw the answer latent given instruction and input latent."""
+    """Trains the UNet of ``components`` to draw the answer latent given instruction and input latent.
+
+    The keyword arguments are the training entries of ``model.params`` (main.py's DEFAULTS holds their
+    defaults and meanings; ``main.model_params`` gives them); ``config`` is the whole merged config,
+    stored in checkpoints.
+    """
 
     def __init__(
         self,
         components: SDComponents,
         *,
-        lr: float = 1e-4,
-        betas: tuple[float, float] = (0.9, 0.999),
-        weight_decay: float = 0.01,
-        eps: float = 1e-8,
-        lr_warmup_steps: int = 0,
-        use_ema: bool = True,
-        ema_decay: float = 0.9999,
-        ema_warmup: bool = True,
-        cond_drop_prob: float = 0.05,
-        gradient_checkpointing: bool = False,
-        trainable: tuple[str, ...] | list[str] = ("unet",),
-        vae_kl_weight: float = 1e-6,
-        scale_by_std: bool = False,
-        seed: int = 0,
+        lr: float,
+        betas: tuple[float, float],
+        weight_decay: float,
+        eps: float,
+        lr_warmup_steps: int,
+        use_ema: bool,
+        ema_decay: float,
+        ema_warmup: bool,
+        cond_drop_prob: float,
+        gradient_checkpointing: bool,
+        trainable: Collection[str],
+        vae_kl_weight: float,
+        scale_by_std: bool,
+        seed: int,
         config: dict[str, Any] | None = None,
     ):
         super().__init__()

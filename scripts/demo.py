@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from instructcv.cli import UsageError, run  # noqa: E402
 from instructcv.io import write_json  # noqa: E402
 import tasks  # noqa: E402
+from instructcv.pairs import PairSample, read_index  # noqa: E402
 
 DATASETS = ("coco", "ade20k", "pets", "nyuv2")
 STAMPS = ".stages"  # <out>/.stages/<stage>.json: the key a finished stage ran with
@@ -154,7 +155,7 @@ def held_out_queries(pairs_eval: Path, count: int) -> dict[str, tuple[dict[str, 
     Tasks whose instruction names a class ask about the class most often present in the synthetic
     COCO held-out split, on images that contain it; the others (depth) take their own held-out frames.
     """
-    rows = [json.loads(line) for line in (pairs_eval / "metadata.jsonl").read_text().splitlines() if line]
+    rows = sorted((read_index(pairs_eval) or {}).values(), key=lambda r: r["sample"])
     present = [r for r in rows if r["dataset"] == "coco" and r.get("class") and r.get("positive", True)]
     if not present:
         raise UsageError(f"{pairs_eval}: no COCO pairs with a class to pick held-out images from")
@@ -164,9 +165,13 @@ def held_out_queries(pairs_eval: Path, count: int) -> dict[str, tuple[dict[str, 
     for tag in tasks.TAGS:
         asks_class = "%" in instruction(tag)
         mine = [r for r in (present if asks_class else rows) if r["task"] == tag and (not asks_class or r["class"] == name)]
-        images = sorted({pairs_eval / r["sample"] / f"{r['stem']}_0.jpg" for r in mine})
+        images = sorted({_input(pairs_eval, r) for r in mine})
         out[tag] = (fill if asks_class else {}, images[:count])
     return out
+
+
+def _input(pairs_dir: Path, row: dict) -> Path:
+    return PairSample(pairs_dir, row["sample"], row["stem"]).input_path
 
 
 def answer_stage(args: argparse.Namespace, out: Path) -> Stage:

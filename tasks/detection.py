@@ -128,7 +128,7 @@ class DetectionTask(Task):
         if row.get("absent"):
             return None
         if row.get("bbox") is None:
-            raise ValueError("det sample without boxes (no 'bbox' in metadata or bbox.json)")
+            raise ValueError("det sample without boxes (no 'bbox' in its metadata row or box file)")
         boxes = np.asarray(row["bbox"], dtype=np.float64).reshape(-1, 4)
         flags = row.get("crowd")
         crowd = np.asarray(flags if flags is not None else [False] * len(boxes), dtype=bool).reshape(-1)

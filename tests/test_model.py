@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 import pytorch_lightning as pl
 import torch
-from test_train_data import TINY_VAE_8X, write_pairs
+from test_train_data import TINY_VAE_8X, new_datamodule, new_model, write_pairs
 
 from ldm.components import build_random_components, widen_conv_in
-from ldm.data import PairsDataModule
 from ldm.ema import EMA, ema_decay
-from ldm.model import InstructCVModel, cfg_dropout_masks
+from ldm.model import cfg_dropout_masks
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -40,7 +39,7 @@ def test_cfg_dropout_frequencies_over_10k_draws():
 def test_model_applies_the_dropout_it_draws(monkeypatch):
     """What reaches the UNet: empty-prompt embedding / zero image latent exactly where the masks say."""
     comps = build_random_components("tiny", seed=0)
-    model = InstructCVModel(comps, use_ema=False, cond_drop_prob=0.2)
+    model = new_model(comps, use_ema=False, cond_drop_prob=0.2)
     seen = {}
 
     def spy(sample, timesteps, encoder_hidden_states):
@@ -73,7 +72,7 @@ def test_widened_conv_in_starts_at_zero_and_keeps_the_output():
     assert unet8.conv_in.weight.shape[1] == 8 and unet8.config.in_channels == 8
     assert torch.count_nonzero(unet8.conv_in.weight[:, 4:]) == 0
     assert torch.equal(unet8.conv_in.weight[:, :4], old_weight)
-    model = InstructCVModel(comps4, use_ema=True)  # the model's UNet and its EMA start from that
+    model = new_model(comps4, use_ema=True)  # the model's UNet and its EMA start from that
     with torch.no_grad():
         for unet in (model.unet, model.ema.model):
             after = unet(torch.cat([latents, image_latents], 1), t, text).sample
@@ -100,8 +99,8 @@ STEPS = 60  # the bar is 150 steps; at lr 1e-3 the tiny model gets there in ~30
 def test_one_fixed_batch_overfits(tmp_path):
     """Loss on one fixed batch (same latents, noise and timesteps when measured) halves well within 150 steps."""
     comps = build_random_components("tiny", seed=0, overrides=TINY_VAE_8X)
-    model = InstructCVModel(comps, lr=1e-3, use_ema=True, ema_decay=0.99)
-    dm = PairsDataModule([write_pairs(tmp_path / "pairs", n=4)], comps, resolution=64, batch_size=4,
+    model = new_model(comps, lr=1e-3, use_ema=True, ema_decay=0.99)
+    dm = new_datamodule(comps, [write_pairs(tmp_path / "pairs", n=4)], resolution=64, batch_size=4,
                          num_workers=0, flip=False)
     dm.setup()
     batch = next(iter(dm.train_dataloader()))

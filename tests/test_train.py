@@ -16,13 +16,14 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from PIL import Image
-from test_train_data import TINY_VAE_8X, write_pairs
+from test_train_data import TINY_VAE_8X, new_datamodule, new_model, write_pairs
 
 import main as main_py
 from instructcv.cli import UsageError
+from instructcv.pairs import read_prompt, read_seeds
+from ldm.batch import load_pair_images, to_model_range
 from ldm.callbacks import LastCheckpoint
 from ldm.components import build_random_components
-from ldm.data import PairsDataModule, load_pair_images, read_prompt, read_seeds, to_model_range
 from ldm.loading import load_components
 from ldm.model import InstructCVModel
 from ldm.preview import sample_answers
@@ -178,7 +179,7 @@ def test_two_process_cpu_ddp_finishes_with_identical_weights(tmp_path, pairs):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
 def test_stop_signal_writes_last_checkpoint_then_stops(tmp_path, signum):
     comps = build_random_components("tiny", seed=0, overrides=TINY_VAE_8X)
-    dm = PairsDataModule([write_pairs(tmp_path / "pairs", n=8)], comps, resolution=64, batch_size=2, num_workers=0)
+    dm = new_datamodule(comps, [write_pairs(tmp_path / "pairs", n=8)], resolution=64, batch_size=2, num_workers=0)
     last = LastCheckpoint(tmp_path / "checkpoints" / "last.ckpt")
 
     class SignalAtStep3(pl.Callback):
@@ -189,7 +190,7 @@ def test_stop_signal_writes_last_checkpoint_then_stops(tmp_path, signum):
     before = signal.getsignal(signum)
     trainer = pl.Trainer(accelerator="cpu", max_steps=1000, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, callbacks=[SignalAtStep3(), last])
-    trainer.fit(InstructCVModel(comps), datamodule=dm)
+    trainer.fit(new_model(comps), datamodule=dm)
     assert trainer.global_step == 3 and last.stopped_by == signal.Signals(signum).name
     assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
     assert signal.getsignal(signum) == before  # handlers handed back after training

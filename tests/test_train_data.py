@@ -15,9 +15,13 @@ import pytest
 import torch
 from PIL import Image
 
+import main as main_py
+from instructcv.pairs import read_seeds, scan_pairs
+from ldm.batch import tokenize
 from ldm.components import build_random_components
-from ldm.data import PairsDataModule, PairsDataset, read_seeds, scan_pairs, tokenize
+from ldm.data import PairsDataModule, PairsDataset
 from ldm.latent_cache import CACHE_DIRNAME, CachedPairsDataset, build_latent_cache, open_latent_cache
+from ldm.model import InstructCVModel
 
 TINY_VAE_8X = {  # configs/tiny.yaml's VAE: 8x downsampling like SD, so 64 px -> 8x8 latents
     "vae": {"block_out_channels": [16, 16, 32, 32], "down_block_types": ["DownEncoderBlock2D"] * 4,
@@ -26,6 +30,16 @@ TINY_VAE_8X = {  # configs/tiny.yaml's VAE: 8x downsampling like SD, so 64 px ->
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def new_model(components, **params) -> InstructCVModel:
+    """An InstructCVModel with main.py's DEFAULTS and ``params`` on top (seed 0 unless given)."""
+    return InstructCVModel(components, **main_py.model_params(**{"seed": 0, **params}))
+
+
+def new_datamodule(components, pairs: list, **params) -> PairsDataModule:
+    """A PairsDataModule over ``pairs`` with main.py's DEFAULTS and ``params`` on top."""
+    return PairsDataModule(components, **main_py.data_params(pairs=[str(p) for p in pairs], **params))
 
 
 def write_pairs(root: Path, n: int = 24, size: int = 64, seed: int = 0) -> Path:
@@ -117,10 +131,10 @@ def test_latent_cache_matches_direct_encoding_and_is_invalidated(tmp_path, tiny)
 
     torch.manual_seed(1)
     flipped = [CachedPairsDataset(cache, flip=True)[0] for _ in range(12)]
-    base = cache.item(0)
-    kinds = {torch.equal(f["input_mode"], base["input_mode"].flip(-1)) and torch.equal(f["target_mean"], base["target_mean"].flip(-1))
+    base, mirrored = cache.item(0), cache.item(0, flipped=True)
+    kinds = {all(torch.equal(f[k], mirrored[k]) for k in ("input_mode", "target_mean", "target_std"))
              for f in flipped if not torch.equal(f["input_mode"], base["input_mode"])}
-    assert kinds == {True}  # every flip flips input and target latents together
+    assert kinds == {True}  # every flip takes input and target latents of the flipped pair together
 
     # a rewritten target is encoded again (new shard); the others are kept
     target = records[2].target_path
@@ -138,16 +152,42 @@ def test_latent_cache_matches_direct_encoding_and_is_invalidated(tmp_path, tiny)
     assert len(list((root / CACHE_DIRNAME).iterdir())) == 2
 
 
-def test_datamodule_uses_cache_without_running_the_vae(tmp_path, tiny, monkeypatch):
-    from ldm.model import InstructCVModel
+def test_cached_flipped_sample_is_the_encoding_of_the_flipped_images(tmp_path, tiny):
+    """The VAE is not mirror-symmetric: a flipped training sample must be what the VAE makes of the flipped
+    images, not the flipped latents of the unflipped ones (issue 15)."""
+    root = write_pairs(tmp_path / "pairs", n=4)
+    records = read_seeds(root)
+    build_latent_cache(records, tiny, 64, batch_size=4, num_workers=0, progress=False)
+    cache = open_latent_cache(records, tiny, 64)
+    plain = PairsDataset(records, tiny.tokenizer, 64, flip=False)
+    for i in range(len(records)):
+        ref = plain[i]
+        images = torch.stack([ref["input"].flip(-1), ref["target"].flip(-1)])  # the flipped pair, as images
+        with torch.no_grad():
+            posterior = tiny.vae.encode(images).latent_dist
+        torch.manual_seed(0)
+        item = next(it for it in (CachedPairsDataset(cache, flip=True)[i] for _ in range(40))
+                    if not torch.equal(it["input_mode"], cache.item(i)["input_mode"]))  # a flipped draw
+        torch.testing.assert_close(item["input_mode"].float(), posterior.mode()[0], atol=2e-3, rtol=2e-3)
+        torch.testing.assert_close(item["target_mean"].float(), posterior.mean[1], atol=2e-3, rtol=2e-3)
+        torch.testing.assert_close(item["target_std"].float(), posterior.std[1], atol=2e-3, rtol=2e-3)
+        # and the latents the old cache used (flipped latents of the unflipped images) are not that
+        mirrored_latent = cache.item(i)["input_mode"].float().flip(-1)
+        assert (mirrored_latent - posterior.mode()[0]).abs().max() > 0.05
+    # without flips the cache holds one orientation, and a flipped cache serves unflipped training too
+    build_latent_cache(records, tiny, 64, batch_size=4, num_workers=0, progress=False, flip=False)
+    assert len(list(next((root / CACHE_DIRNAME).iterdir()).glob("shard-*"))) == 1  # the flipped one suffices
+    assert len(open_latent_cache(records, tiny, 64, flip=False)) == len(records)
 
+
+def test_datamodule_uses_cache_without_running_the_vae(tmp_path, tiny, monkeypatch):
     root = write_pairs(tmp_path / "pairs", n=8)
-    dm = PairsDataModule([root], tiny, resolution=64, batch_size=4, num_workers=0, cache_latents=True)
+    dm = new_datamodule(tiny, [root], resolution=64, batch_size=4, num_workers=0, cache_latents=True)
     dm.prepare_data()
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     assert set(batch) >= {"input_mode", "target_mean", "target_std", "text_embedding"}
-    model = InstructCVModel(tiny, use_ema=False)
+    model = new_model(tiny, use_ema=False)
     monkeypatch.setattr(tiny.vae, "encode", lambda *a, **k: pytest.fail("VAE ran despite the cache"))
     loss = model.diffusion_loss(*model.batch_latents(batch))
     assert torch.isfinite(loss)

@@ -16,12 +16,11 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from test_train_data import TINY_VAE_8X, write_pairs
+from test_train_data import TINY_VAE_8X, new_datamodule, new_model, write_pairs
 
 import main as main_py
 from instructcv.cli import run as cli_run
 from ldm.components import build_random_components
-from ldm.data import PairsDataModule
 from ldm.loading import load_components
 from ldm.model import InstructCVModel
 
@@ -50,7 +49,7 @@ def tiny_components(**schedule):
 
 
 def first_batch(comps, pairs: Path) -> dict:
-    dm = PairsDataModule([pairs], comps, resolution=64, batch_size=4, num_workers=0, flip=False)
+    dm = new_datamodule(comps, [pairs], resolution=64, batch_size=4, num_workers=0, flip=False)
     dm.setup()
     return next(iter(dm.train_dataloader()))
 
@@ -79,7 +78,7 @@ class ModeProbe(pl.Callback):
 
 
 def fit(model: InstructCVModel, comps, pairs: Path, steps: int, callbacks=()) -> pl.Trainer:
-    dm = PairsDataModule([pairs], comps, resolution=64, batch_size=4, num_workers=0, flip=False)
+    dm = new_datamodule(comps, [pairs], resolution=64, batch_size=4, num_workers=0, flip=False)
     trainer = pl.Trainer(accelerator="cpu", max_steps=steps, overfit_batches=1, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          num_sanity_val_steps=0, limit_val_batches=0, callbacks=list(callbacks))
@@ -106,8 +105,8 @@ def test_invalid_trainable_is_a_value_error():
     comps = tiny_components()
     for bad in (("unet", "clip"), (), ["decoder"]):
         with pytest.raises(ValueError, match="trainable"):
-            InstructCVModel(comps, trainable=bad, use_ema=False)
-    model = InstructCVModel(comps, trainable=["text_encoder", "unet"], use_ema=False)
+            new_model(comps, trainable=bad, use_ema=False)
+    model = new_model(comps, trainable=["text_encoder", "unet"], use_ema=False)
     assert model.trainable == ("unet", "text_encoder")  # a known order whatever the config's
 
 
@@ -115,18 +114,18 @@ def test_cached_latents_with_a_trained_encoder_raise(pairs):
     cached = {"input_mode": torch.zeros(2, 4, 8, 8), "target_mean": torch.zeros(2, 4, 8, 8),
               "target_std": torch.ones(2, 4, 8, 8), "text_embedding": torch.zeros(2, 77, 32), "key": ["a", "b"]}
     comps = tiny_components()
-    frozen = InstructCVModel(comps, use_ema=False)
+    frozen = new_model(comps, use_ema=False)
     assert frozen.batch_latents(cached)[1].shape == (2, 4, 8, 8)  # the cache itself is fine with frozen encoders
     with pytest.raises(ValueError, match="latent cache"):
-        InstructCVModel(comps, trainable=("unet", "text_encoder"), use_ema=False).batch_latents(cached)
+        new_model(comps, trainable=("unet", "text_encoder"), use_ema=False).batch_latents(cached)
     with pytest.raises(ValueError, match="cache_latents"):
-        InstructCVModel(comps, trainable=("vae",), use_ema=False).training_step(cached, 0)
+        new_model(comps, trainable=("vae",), use_ema=False).training_step(cached, 0)
 
 
 def test_autoencoder_loss_by_hand(pairs):
     """Reconstruction MSE of a posterior sample + vae_kl_weight x KL(q || N(0, 1)) per latent value."""
     comps = tiny_components()
-    model = InstructCVModel(comps, trainable=("vae",), use_ema=False, vae_kl_weight=0.5)
+    model = new_model(comps, trainable=("vae",), use_ema=False, vae_kl_weight=0.5)
     batch = first_batch(comps, pairs)
     images = torch.cat([batch["input"], batch["target"]])
     with torch.no_grad():
@@ -146,7 +145,7 @@ VAE_STEPS = 40
 
 def test_trainable_vae_alone_learns_and_leaves_the_rest_untouched(pairs):
     comps = tiny_components()
-    model = InstructCVModel(comps, trainable=("vae",), lr=1e-3, use_ema=True)
+    model = new_model(comps, trainable=("vae",), lr=1e-3, use_ema=True)
     batch = first_batch(comps, pairs)
     images = torch.cat([batch["input"], batch["target"]])
 
@@ -170,7 +169,7 @@ def test_trainable_vae_alone_learns_and_leaves_the_rest_untouched(pairs):
 
 def test_trainable_text_encoder_trains_with_the_unet(pairs):
     comps = tiny_components()
-    model = InstructCVModel(comps, trainable=("unet", "text_encoder"), lr=1e-3, use_ema=True, cond_drop_prob=0.2)
+    model = new_model(comps, trainable=("unet", "text_encoder"), lr=1e-3, use_ema=True, cond_drop_prob=0.2)
     unet, text_encoder, vae = (snapshot(m) for m in (model.unet, model.text_encoder, model.vae))
     probe = ModeProbe()
     trainer = fit(model, comps, pairs, 3, [probe])
@@ -184,8 +183,8 @@ def test_trainable_text_encoder_trains_with_the_unet(pairs):
 
 
 def test_empty_text_embedding_is_recomputed_only_for_a_trained_text_encoder():
-    trained = InstructCVModel(tiny_components(), trainable=("unet", "text_encoder"), use_ema=False)
-    frozen = InstructCVModel(tiny_components(), use_ema=False)
+    trained = new_model(tiny_components(), trainable=("unet", "text_encoder"), use_ema=False)
+    frozen = new_model(tiny_components(), use_ema=False)
     for model in (trained, frozen):
         first = model.empty_text_embedding()
         with torch.no_grad():
@@ -196,7 +195,7 @@ def test_empty_text_embedding_is_recomputed_only_for_a_trained_text_encoder():
     assert frozen.second is frozen.first  # frozen: computed once
 
     # dropped text learns too: with every instruction dropped, the gradient reaches the text encoder
-    model = InstructCVModel(tiny_components(), trainable=("unet", "text_encoder"), use_ema=False, cond_drop_prob=0.5)
+    model = new_model(tiny_components(), trainable=("unet", "text_encoder"), use_ema=False, cond_drop_prob=0.5)
     model._generator = torch.Generator().manual_seed(0)
     g = torch.Generator().manual_seed(1)
     loss = model.diffusion_loss(torch.randn(2, 4, 8, 8, generator=g), torch.randn(2, 4, 8, 8, generator=g),
@@ -214,16 +213,16 @@ def test_prediction_targets_by_hand():
     x0, noise = torch.randn(6, 4, 8, 8, generator=g), torch.randn(6, 4, 8, 8, generator=g)
     t = torch.tensor([0, 1, 250, 500, 998, 999])
     a = hand_alphas_cumprod()[t].float()[:, None, None, None]
-    v = InstructCVModel(tiny_components(prediction_type="v_prediction"), use_ema=False).prediction_target(x0, noise, t)
+    v = new_model(tiny_components(prediction_type="v_prediction"), use_ema=False).prediction_target(x0, noise, t)
     torch.testing.assert_close(v, a.sqrt() * noise - (1 - a).sqrt() * x0, rtol=1e-5, atol=1e-5)
-    assert torch.equal(InstructCVModel(tiny_components(), use_ema=False).prediction_target(x0, noise, t), noise)
-    sample = InstructCVModel(tiny_components(prediction_type="sample"), use_ema=False)
+    assert torch.equal(new_model(tiny_components(), use_ema=False).prediction_target(x0, noise, t), noise)
+    sample = new_model(tiny_components(prediction_type="sample"), use_ema=False)
     assert torch.equal(sample.prediction_target(x0, noise, t), x0)
 
 
 def test_v_prediction_loss_regresses_the_velocity(monkeypatch):
     """With a UNet answering zeros the loss is mean(v^2), v recovered from what the UNet was shown."""
-    model = InstructCVModel(tiny_components(prediction_type="v_prediction"), use_ema=False, cond_drop_prob=0.0)
+    model = new_model(tiny_components(prediction_type="v_prediction"), use_ema=False, cond_drop_prob=0.0)
     seen = {}
 
     def zeros(sample, timesteps, encoder_hidden_states):

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from instructcv.images import ImageReadError, load_array
+from instructcv.pairs import class_slug, sample_name  # noqa: F401 (class_slug: readers import it from here)
 
 SPLITS = ("train", "eval")
 
@@ -44,7 +45,7 @@ class SampleError(ValueError):
 class Sample:
     """One instruction/image pair to write: which raw image, which task and class, and its ground truth.
 
-    ``gt_args`` is written to metadata.jsonl (the evaluator passes it back to ``load_ground_truth``),
+    ``gt_args`` is written to the sample's metadata row (the evaluator passes it back to ``load_ground_truth``),
     except keys starting with ``_``: build-time hints for the writer only (e.g. COCO's polygons, so
     that writer processes never load a whole annotation json). ``gt_args["image_size"] = [w, h]``,
     when a reader knows it from the annotation, lets the writer check the image against it.
@@ -65,10 +66,8 @@ class Sample:
 
     @property
     def name(self) -> str:
-        """Sample folder name: ``<stem>_<task>`` or ``<stem>_<task>_<class_slug>``."""
-        if self.class_name is None:
-            return f"{self.stem}_{self.task}"
-        return f"{self.stem}_{self.task}_{class_slug(self.class_name)}"
+        """Sample folder name (``instructcv.pairs.sample_name``)."""
+        return sample_name(self.stem, self.task, self.class_name)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -76,20 +75,15 @@ class Sample:
         return d
 
 
-def class_slug(name: str) -> str:
-    """Class names in folder names: lower case, spaces (and slashes) turned into ``_``."""
-    return "_".join(name.strip().lower().replace("/", " ").split())
-
-
 ReaderItem = Sample | SampleError
 """What ``iter_samples`` yields: a pair to write, or the error of one skipped raw item."""
 
-# Sample attribute -> metadata.jsonl key, where they differ (DESIGN.md section 4).
+# Sample attribute -> metadata row key, where they differ (DESIGN.md section 4).
 _RECORD_KEYS = {"class_name": "class", "boxes": "bbox"}
 
 
 def record_value(record: Sample | dict[str, Any], field_name: str, default: Any = None) -> Any:
-    """A ``Sample`` attribute, or the same value from a metadata.jsonl row (``class_name`` -> ``class``)."""
+    """A ``Sample`` attribute, or the same value from a metadata row (``class_name`` -> ``class``)."""
     if isinstance(record, Sample):
         return getattr(record, field_name, default)
     if field_name in record:
