@@ -99,6 +99,8 @@ def decode_answer(answer: Image.Image, image: Image.Image, instruction: str) -> 
         return Decoded(task, overlay_mask(rgb, mask), f"Segmentation{what}: the mask covers {mask.mean():.1%} of the image.",
                        "Mask read from the answer (green), on the input")
     if task == "cls":
+        if parsed.reason.startswith("unknown colour"):
+            return Decoded(task, None, f"Classification: {parsed.reason}.")
         if not parsed.positive or not parsed.negative:
             return Decoded(task, None, "Classification: the instruction names no answer colours "
                                        "(e.g. 'show red if ..., otherwise green'), so the answer cannot be read.")

@@ -194,8 +194,9 @@ def make_pair(sample: Sample, pixels: np.ndarray, data_root: Path, options: Writ
         crowd = [bool(c) for c in (sample.crowd or [False] * len(boxes))]
         if len(crowd) != len(boxes):
             raise SampleError(sample.image, f"{len(boxes)} boxes but {len(crowd)} crowd flags")
-        drawn = [b for b, c in zip(boxes, crowd, strict=True) if not c]
-        target = np.asarray(task.encode(pixels, np.asarray(drawn, dtype=np.float64).reshape(-1, 4)), dtype=np.uint8)
+        drawn = boxes  # crowd regions are drawn too, as the released model was taught
+        stroke = (sample.gt_args or {}).get("_line_width", task.LINE_WIDTH)
+        target = np.asarray(task.encode(pixels, np.asarray(drawn, dtype=np.float64).reshape(-1, 4), stroke), dtype=np.uint8)
         row.update(bbox=boxes, crowd=crowd, _drawn=drawn)
     elif sample.task == "seg":
         truth = get_reader(sample.dataset).load_ground_truth(data_root, sample)

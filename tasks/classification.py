@@ -106,11 +106,12 @@ def read(answer: Any, positive: str, negative: str) -> tuple[bool | None, float]
     """Like :func:`decode`, but ``None`` instead of a guess when the answer is neither colour.
 
     At least half of the pixels must lie within half the distance between the two colours (and
-    within 150) of one of them.
+    within 60) of one of them: the palette has greyish colours (RosyBrown), which a grey, washed-out
+    answer must not pass for.
     """
     dp, dn, sep = _distances(answer, positive, negative)
     score = float(np.mean(dn / np.maximum(dp + dn, 1e-6)))
-    tol = min(0.5 * sep, 150.0)
+    tol = min(0.5 * sep, 60.0)
     if np.mean(np.minimum(dp, dn) <= tol) < 0.5:
         return None, score
     return score > 0.5, score

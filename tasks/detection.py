@@ -41,12 +41,14 @@ from typing import Any
 
 import cv2
 import numpy as np
+from PIL import Image, ImageDraw
 
 from tasks.imageutil import as_rgb, check_size, resize_to
 from tasks.templates import make_instruction as _make_instruction
 
 TAG = "det"
 BLUE = (0, 0, 255)
+LINE_WIDTH = 4  # the released model's stroke (AlaaLab/InstructCV format_dataset_rp.py)
 
 TEMPLATES: dict[str, list[str]] = {
     "fixed": ["Detect the %."],
@@ -95,6 +97,8 @@ _BLUE_MIN = 10  # B - max(R, G) of the pixel itself
 _SMALL_BLUE_MIN = 200  # ... somewhere in a box too small to have a hole, when the input is not given
 _KNOWN_MIN = 40  # with the input: how far from pure blue an input pixel must be for a line on it to show
 _B_MIN = 60
+SNAP_OUT = 0.8
+CORNER_SHIFT = (0.5, -0.5)
 
 
 def make_instruction(key: str, seed: int = 0, style: str = "rephrased", class_name: str | None = None,
@@ -104,11 +108,12 @@ def make_instruction(key: str, seed: int = 0, style: str = "rephrased", class_na
 
 
 def line_width(width: int, height: int) -> int:
-    """Box line width for an image of ``width`` x ``height``: 1/128 of the long side, at least 2 px.
+    """Box line width for an image of ``width`` x ``height``: the released model's 4 px at any size.
 
-    640x480 gives 5 px, which is still 2 px after a resize to 256 px.
+    The original builder drew every box 4 px wide at the input's native resolution (6 px for the
+    Oxford-Pets head boxes, set by its reader); the decoder looks for lines of this width.
     """
-    return max(2, int(round(max(width, height) / 128.0)))
+    return LINE_WIDTH
 
 
 def _as_boxes(boxes: Any) -> np.ndarray:
@@ -120,22 +125,18 @@ def _as_boxes(boxes: Any) -> np.ndarray:
     return arr[:, :4]
 
 
-def encode(image: Any, boxes: np.ndarray | list) -> np.ndarray:
-    """The target: a copy of ``image`` with each xyxy box drawn as a blue frame inside its edges."""
-    out = as_rgb(image).copy()
-    height, width = out.shape[:2]
-    lw = line_width(width, height)
-    for x0, y0, x1, y1 in np.rint(_as_boxes(boxes)).astype(np.int64):
-        x0, x1 = sorted((int(np.clip(x0, 0, width)), int(np.clip(x1, 0, width))))
-        y0, y1 = sorted((int(np.clip(y0, 0, height)), int(np.clip(y1, 0, height))))
-        if x1 <= x0 or y1 <= y0:
-            x1, y1 = min(max(x1, x0 + 1), width), min(max(y1, y0 + 1), height)
-            x0, y0 = x1 - 1, y1 - 1
-        out[y0:min(y0 + lw, y1), x0:x1] = BLUE
-        out[max(y1 - lw, y0):y1, x0:x1] = BLUE
-        out[y0:y1, x0:min(x0 + lw, x1)] = BLUE
-        out[y0:y1, max(x1 - lw, x0):x1] = BLUE
-    return out
+def encode(image: Any, boxes: np.ndarray | list, stroke: int = LINE_WIDTH) -> np.ndarray:
+    """The target: a copy of ``image`` with each xyxy box drawn the original builder's way.
+
+    PIL's ``rectangle(outline=(0, 0, 255), width=stroke)`` with the corners as given: PIL truncates
+    them to whole pixels and draws the frame inwards from the first to the last pixel, both
+    included, as AlaaLab/InstructCV's ``format_dataset_rp.py`` did for the released weights.
+    """
+    canvas = Image.fromarray(as_rgb(image).copy())
+    draw = ImageDraw.Draw(canvas)
+    for x0, y0, x1, y1 in _as_boxes(boxes):
+        draw.rectangle([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], outline=BLUE, width=int(stroke))
+    return np.asarray(canvas).copy()
 
 
 # --------------------------------------------------------------------------------------- decoding
@@ -312,10 +313,13 @@ def _snap(c: np.ndarray, maps: _Maps, reach: int) -> np.ndarray:
                                    (0, x0[:, None], -1, "col"), (2, x1[:, None] - 1, 1, "col")):
         pos = line + outward * offs  # index reach is the edge's own line; beyond it = outward
         if frac == "row":
-            on = maps.row_mean(pos, mx0[:, None], mx1[:, None], raw=True) >= 0.5
+            cover = maps.row_mean(pos, mx0[:, None], mx1[:, None], raw=True)
         else:
-            on = maps.col_mean(pos, my0[:, None], my1[:, None], raw=True) >= 0.5
-        out_run = np.cumprod(on[:, reach + 1:], axis=1).sum(1)  # on-run outward of the edge line
+            cover = maps.col_mean(pos, my0[:, None], my1[:, None], raw=True)
+        on = cover >= 0.5
+        # outward only where the line runs on along (nearly) the whole edge: a neighbour's line
+        # touching part of it makes the line look thicker there, not the box bigger
+        out_run = np.cumprod(cover[:, reach + 1:] >= SNAP_OUT, axis=1).sum(1)  # on-run outward of the edge line
         in_first = np.argmax(on[:, reach:], axis=1)  # first on line at or inward of the edge
         in_any = on[:, reach:].any(1)
         shift = np.where(on[:, reach], np.where(out_run < reach, out_run, 0),
@@ -626,6 +630,10 @@ def decode(answer: Any, size: tuple[int, int], image: np.ndarray | None = None,
     if len(keep) == 0:
         return empty
     boxes = _refine(cand[keep], strength, lw)
+    # PIL truncates the corners and includes the last pixel: the frame's outer edges lie at
+    # floor(x0) and floor(x1) + 1, so the corners themselves are half a pixel inside, on average
+    boxes[:, :2] += CORNER_SHIFT[0]
+    boxes[:, 2:] += CORNER_SHIFT[1]
     boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
     boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
     return np.concatenate([boxes, final[:, None]], 1)
