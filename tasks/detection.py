@@ -1,9 +1,10 @@
 """Detection: instructions, blue-box target images, reading boxes back from answers, COCO mAP.
 
-Target (DESIGN.md section 5): the input image with every ground-truth box of the queried class drawn
-as an unfilled pure blue (0, 0, 255) rectangle. Lines are drawn *inside* the box, ``line_width``
-pixels thick, so the outer edge of the blue frame is the box edge, also for boxes that touch the
-image border.
+Target (DESIGN.md section 5), the released model's dialect: the input image with every ground-truth
+box of the queried class (crowd regions too) drawn as AlaaLab/InstructCV's builder drew it, PIL's
+``rectangle(outline=(0, 0, 255), width=4)`` at native resolution (6 px for the Oxford-Pets head
+boxes): corners truncated to whole pixels, the frame drawn inwards from the first to the last pixel
+of the box, both included.
 
 Reading an answer back (``decode``) must survive what a diffusion model and JPEG do to thin lines
 (blur, colour shifts, chroma bleeding) and must not turn blue things of the photo (sky, shirts,
@@ -27,7 +28,11 @@ Python loops run over candidate boxes, never over pixels:
    must be the saturated blue we draw;
 4. a greedy explanation (``_select``): best first, a box is kept only if part of its frame is not
    already drawn by the boxes kept before it (no duplicates, no unions or overlaps of two boxes);
-5. the outer edges of each kept box are refined to sub-pixel precision from the line profile.
+5. the outer edges of each kept box are refined to sub-pixel precision from the line profile, and
+   moved half a pixel inwards to the box's own corners (PIL's truncation and inclusive last pixel).
+
+Steps 1-3 run at the drawn width and at two pixels wider (blur and a 256 px round trip spread a
+4 px stroke); step 4 picks from both.
 
 The score (0..1) says how complete and box-like the frame is; ``min_score`` drops the rest.
 """
