@@ -72,6 +72,8 @@ def decode_answer(answer: Image.Image, image: Image.Image, instruction: str) -> 
         return Decoded(None, None, f"Task not recognised ({parsed.reason}); only the answer image is shown.")
     task = tasks.task(parsed.task)
     rgb = np.asarray(image.convert("RGB"))
+    if parsed.reason.startswith("unknown colour"):  # a colour no model was taught, no decoder reads
+        return Decoded(task.tag, None, f"{task.title}: {parsed.reason}.")
     record = parsed_record(parsed, instruction)
     try:
         prediction = task.read_answer(answer, record, image.size, image=rgb)

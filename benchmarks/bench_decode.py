@@ -9,6 +9,12 @@ for detection. The real-data photos are resized to 640x480.
 Target: detection decode <= 20 ms per 640x480 image on one core. (The original project's box
 extraction takes about 1.7 s per 640x427 image on the same machine.)
 
+Then the dialect check: box mAP of perfect answers on the real COCO queries of ../shared/realdata
+(every class of every image; JPEG quality 90, native size), drawn the released model's way
+(``tasks.detection.encode``: PIL 4 px rectangles, corners as given, crowd boxes drawn) and this
+project's previous way (round(long side / 128) px inside the box, crowd boxes not drawn), both
+decoded with the input image, as evaluate.py does.
+
 Example:
   .venv/bin/python benchmarks/bench_decode.py            # about 20 s
   .venv/bin/python benchmarks/bench_decode.py --repeat 10 --images 40
@@ -31,6 +37,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from dataset_creation.readers import coco as coco_reader  # noqa: E402
+from dataset_creation.readers.base import Sample  # noqa: E402
 from tasks import classification, depth, detection, segmentation  # noqa: E402
 
 W, H = 640, 480
@@ -74,6 +82,43 @@ def photos(limit: int) -> list[np.ndarray]:
             out.append(cv2.resize(np.asarray(Image.open(p).convert("RGB")), (W, H), interpolation=cv2.INTER_AREA))
         except OSError:
             continue
+    return out
+
+
+def previous_stroke(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """This project's drawing before it spoke the released model's dialect (for comparison only)."""
+    out = image.copy()
+    height, width = out.shape[:2]
+    lw = max(2, int(round(max(width, height) / 128.0)))
+    for x0, y0, x1, y1 in np.rint(boxes).astype(np.int64):
+        out[y0:min(y0 + lw, y1), x0:x1] = detection.BLUE
+        out[max(y1 - lw, y0):y1, x0:x1] = detection.BLUE
+        out[y0:y1, x0:min(x0 + lw, x1)] = detection.BLUE
+        out[y0:y1, max(x1 - lw, x0):x1] = detection.BLUE
+    return out
+
+
+def coco_queries(root: Path):
+    """(image id, class, RGB image, xyxy boxes, crowd flags) of every det sample the COCO reader yields."""
+    for sample in coco_reader.iter_samples(root, "eval", ["det"]):
+        if isinstance(sample, Sample):
+            img = np.asarray(Image.open(sample.image).convert("RGB"))
+            yield sample.stem, sample.class_name, img, np.asarray(sample.boxes, float), np.asarray(sample.crowd, bool)
+
+
+def dialect_map(root: Path) -> dict[str, dict]:
+    """COCO box AP of perfect answers (JPEG q90) drawn the original way and the previous way."""
+    out = {}
+    for name, draw in (("original (released model)", lambda img, b, c: detection.encode(img, b)),
+                       ("previous project stroke", lambda img, b, c: previous_stroke(img, b[~c]))):
+        metric = detection.DetectionMetric()
+        for image_id, cls, img, b, crowd in coco_queries(root):
+            h, w = img.shape[:2]
+            buf = io.BytesIO()
+            Image.fromarray(draw(img, b, crowd)).save(buf, "JPEG", quality=90)
+            answer = np.asarray(Image.open(buf).convert("RGB"))
+            metric.add(image_id, cls, detection.decode(answer, (w, h), image=img), b, crowd)
+        out[name] = metric.compute()
     return out
 
 
@@ -123,6 +168,11 @@ def main() -> int:
     det_ms = rows[0][1]
     verdict = "meets" if det_ms <= TARGET_DET_MS else "MISSES"
     print(f"det decode {det_ms:.1f} ms/image {verdict} the {TARGET_DET_MS:.0f} ms target")
+    coco = REPO.parent / "shared" / "realdata" / "coco"
+    if coco.is_dir():
+        print("perfect answers on the real COCO queries (JPEG q90), decoded with the input image:")
+        for name, m in dialect_map(coco).items():
+            print(f"  {name:<26} mAP {m['mAP']:5.1f}  AP50 {m['AP50']:5.1f}  AP75 {m['AP75']:5.1f}  ({m['n']} queries)")
     return 0
 
 

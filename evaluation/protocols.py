@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection
+from typing import Any
 
 import numpy as np
 
@@ -197,3 +198,41 @@ def new_instructcv_metric(task: str):
     """The original project's accumulator for ``task`` (None for cls: it is not reported that way)."""
     factory = {"det": InstructCVDetection, "seg": InstructCVSegmentation, "depes": InstructCVDepth}.get(task)
     return factory() if factory else None
+
+
+# seg datasets whose standard mIoU includes a background class that our queries never ask about
+BACKGROUND_IN_STANDARD = ("voc",)
+
+
+def protocol_labels(task: str, dataset: str, queries: list[dict[str, Any]],
+                    classes: Collection[str] | None = None) -> dict[str, Any]:
+    """What metrics.json records about how a (task, dataset) was asked (DESIGN.md section 6).
+
+    ``queries``: which (image, class) pairs were scored, as ``"all"`` (every class of the dataset's
+    list asked of every image: the protocol comparable with specialist numbers) or
+    ``"present+<k>absent"`` (the classes present plus up to k absent ones per image); for VOC
+    segmentation also ``background_included`` (false: the mean is over the object classes only).
+    """
+    if task not in ("det", "seg", "cls"):
+        return {}
+    labels: dict[str, Any] = {"queries": query_protocol(queries, classes)}
+    if task == "seg" and dataset in BACKGROUND_IN_STANDARD:
+        labels["background_included"] = False
+    return labels
+
+
+def query_protocol(queries: list[dict[str, Any]], classes: Collection[str] | None = None) -> str:
+    """``"all"`` when every image was asked about every class (of ``classes``, else of those asked), else
+    ``"present+<k>absent"`` with k the most absent-class queries of one image (``"present"`` for none)."""
+    asked: dict[str, set[str]] = defaultdict(set)
+    absent: dict[str, int] = defaultdict(int)
+    for q in queries:
+        stem = str(q.get("stem", q.get("sample")))
+        asked[stem].add(str(q.get("class")))
+        absent[stem] += bool(q.get("absent") or q.get("positive") is False)
+    pool = set(classes) if classes else set().union(*asked.values()) if asked else set()
+    if len(pool) >= 2 and asked and all(s >= pool for s in asked.values()):
+        return "all"
+    k = max(absent.values(), default=0)
+    return f"present+{k}absent" if k else "present"
+

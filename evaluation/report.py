@@ -15,6 +15,8 @@ def fmt(value: Any, task: str, key: str) -> str:
     """A metric value for the terminal: percentages with one decimal, depth errors with three."""
     if value is None:
         return "-"
+    if isinstance(value, (str, bool)):  # protocol labels (queries, background_included)
+        return str(value).lower() if isinstance(value, bool) else value
     if isinstance(value, int) and key == "n":
         return str(value)
     if task in PERCENT_TASKS:

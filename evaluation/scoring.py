@@ -160,6 +160,8 @@ def score_queries(queries: list[dict[str, Any]], pairs_dir: str | Path, answers:
         values = dict(metrics[(task, dataset)].compute())
         if originals[(task, dataset)] is not None:
             values.update(originals[(task, dataset)].compute())
+        asked = [q for q in queries if (q["task"], q["dataset"]) == (task, dataset)]
+        values.update(protocols.protocol_labels(task, dataset, asked, (classes or {}).get((task, dataset))))
         report.metrics.setdefault(task, {})[dataset] = values
     report.fallbacks = {k: [n, first_reason[k]] for k, n in sorted(fallbacks.items())}
     report.absent = {f"{t}/{d}": tally.summary(tasks.task(t).absent_tally) for (t, d), tally in sorted(tallies.items())}

@@ -75,6 +75,8 @@ class Cell:
     n: int | None = None
     verification: bool = False  # cls: verification accuracy, not top-1
     source: str = ""
+    queries: str | None = None  # det/seg/cls: which (image, class) pairs were asked ("all", "present+1absent")
+    background: bool | None = None  # seg: is a background class part of the mean
 
 
 @dataclass
@@ -117,14 +119,15 @@ def _cells(doc: dict[str, Any], source: str, original: bool) -> dict[str, Cell]:
             if not isinstance(values, dict):
                 continue
             n = values.get("n") if isinstance(values.get("n"), int) else None
+            labels = {"queries": values.get("queries"), "background": values.get("background_included")}
             if original:
                 v = values.get(col.metric + SUFFIX)
                 if isinstance(v, (int, float)):
                     out[col.key] = Cell(float(v), n, False, source)
             elif isinstance(values.get(col.metric), (int, float)):
-                out[col.key] = Cell(float(values[col.metric]), n, False, source)
+                out[col.key] = Cell(float(values[col.metric]), n, False, source, **labels)
             elif col.fallback and isinstance(values.get(col.fallback), (int, float)):
-                out[col.key] = Cell(float(values[col.fallback]), n, True, source)
+                out[col.key] = Cell(float(values[col.fallback]), n, True, source, **labels)
             break
     return out
 
@@ -189,6 +192,7 @@ def markdown(table: Table) -> str:
     if any(cell.verification for row in table.rows for cell in row.cells.values()):
         foot.append(f"{DAGGER} verification accuracy (share of class queries answered right), not top-1: "
                     "not every class was asked of every image.")  # fmt: skip
+    foot += protocol_footnote(table)
     counts = []
     for row in table.rows:
         ns = [f"{c.label} {row.cells[c.key].n}" for c in COLUMNS if c.key in row.cells and row.cells[c.key].n]
@@ -197,6 +201,26 @@ def markdown(table: Table) -> str:
     if counts:
         foot += ["", "Samples scored (n):", *counts]
     return "\n".join(["# InstructCV and specialist baselines", "", *lines, *foot]) + "\n"
+
+
+def protocol_footnote(table: Table) -> list[str]:
+    """Footnote lines naming the query protocol (and VOC background) of every cell that records one."""
+    lines = []
+    for row in table.rows:
+        parts = []
+        for c in COLUMNS:
+            cell = row.cells.get(c.key)
+            if cell is None or cell.queries is None:
+                continue
+            extra = "" if cell.background is None else f", background {'in' if cell.background else 'not in'} the mean"
+            parts.append(f"{c.label} {cell.queries}{extra}")
+        if parts:
+            lines.append(f"- {row.model}: " + ", ".join(parts))
+    if not lines:
+        return []
+    return ["", "Queries asked (\"all\": every class of the dataset asked of every image, the protocol comparable "
+            "with specialist numbers, `evaluate.py --absent-per-image -1`; \"present+1absent\": the classes present "
+            "plus one absent class per image):", *lines]  # fmt: skip
 
 
 def csv_text(table: Table) -> str:

@@ -30,7 +30,9 @@ DDPM_SCHEDULE: dict[str, Any] = {
     "prediction_type": "epsilon",
     "steps_offset": 1,
     "clip_sample": False,
-    "timestep_spacing": "leading",
+    # sampling: evenly spaced from t = 999, as the original's k-diffusion Euler ancestral sampler
+    # (sigma_max first); a diffusers folder that names no spacing keeps its scheduler's own default
+    "timestep_spacing": "linspace",
 }
 
 # A random model small enough for tests on CPU (seconds per step at 64 px).

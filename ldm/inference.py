@@ -351,7 +351,7 @@ class InstructCV:
                 cfg_text=cfg_text,
                 cfg_image=cfg_image,
             )
-            decoded = c.vae.decode(latents / c.vae.config.scaling_factor, return_dict=False)[0]
+            decoded = c.vae.decode((latents / c.vae.config.scaling_factor).to(self.dtype), return_dict=False)[0]
             return self.image_processor.postprocess(decoded, output_type="pil")
 
     def __repr__(self) -> str:

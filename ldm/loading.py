@@ -270,8 +270,13 @@ def _from_hub(repo_id: str) -> SDComponents:
 
 
 def training_schedule(scheduler_config: dict[str, Any]) -> dict[str, Any]:
-    """The DDPM training-schedule entries of any diffusers scheduler config (defaults: SD v1.5)."""
-    return {k: scheduler_config.get(k, v) for k, v in DDPM_SCHEDULE.items()}
+    """The DDPM training-schedule entries of any diffusers scheduler config (defaults: SD v1.5).
+
+    A config that names no ``timestep_spacing`` gets none: the sampler then uses its diffusers
+    default, so answers equal ``StableDiffusionInstructPix2PixPipeline``'s on the same folder.
+    """
+    return {k: scheduler_config.get(k, v) for k, v in DDPM_SCHEDULE.items()
+            if k in scheduler_config or k != "timestep_spacing"}
 
 
 def _read_config(path: Path) -> dict[str, Any]:

@@ -127,6 +127,8 @@ def sample(
     One generator per row of ``image_latents``: it draws that row's initial noise and every noise
     the scheduler adds (ancestral/SDE samplers), in the same order as diffusers' pipeline does for
     a single image, so row i's result equals a pipeline call on image i with ``generators[i]``.
+    The latents stay float32 through the loop (the scheduler's arithmetic loses steps in bf16/fp16);
+    only the UNet sees the model's dtype. The result is float32.
     """
     from diffusers.utils.torch_utils import randn_tensor
 
@@ -134,16 +136,16 @@ def sample(
         raise ValueError(f"need one generator per image: got {len(generators)} for {image_latents.shape[0]} images")
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
-    device, dtype = image_latents.device, image_latents.dtype
+    device, dtype = image_latents.device, image_latents.dtype  # dtype: what the UNet runs in
     scheduler.set_timesteps(steps, device=device)
     shape = (image_latents.shape[0], unet.config.out_channels, *image_latents.shape[-2:])
-    latents = randn_tensor(shape, generator=list(generators), device=device, dtype=dtype)
+    latents = randn_tensor(shape, generator=list(generators), device=device, dtype=torch.float32)
     latents = latents * scheduler.init_noise_sigma
     step_kwargs = {"generator": list(generators)} if _accepts_generator(scheduler) else {}
     for i, t in enumerate(scheduler.timesteps):
-        scaled = scheduler.scale_model_input(latents, t)
+        scaled = scheduler.scale_model_input(latents, t).to(dtype)
         noise = guided_noise(unet, scaled, t, image_latents, text_embeds, uncond_embeds, cfg_text, cfg_image)
-        latents = scheduler.step(noise, t, latents, **step_kwargs, return_dict=False)[0]
+        latents = scheduler.step(noise.float(), t, latents, **step_kwargs, return_dict=False)[0]
         if on_step is not None:
             on_step(i, latents)
     return latents

@@ -28,7 +28,7 @@ class Target:
     """What the writer stores for one sample: the target image and the task's metadata fields."""
 
     image: np.ndarray  # bool (H, W) -> 1-bit PNG; uint8 (H, W) grey; uint8 (H, W, 3) RGB
-    fields: dict[str, Any] = field(default_factory=dict)  # metadata.jsonl fields of the task (bbox, colors, ...)
+    fields: dict[str, Any] = field(default_factory=dict)  # index-row fields of the task (bbox, colors, ...)
     words: dict[str, str] = field(default_factory=dict)  # instruction placeholders besides the class
 
 

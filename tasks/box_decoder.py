@@ -22,7 +22,11 @@ Python loops run over candidate boxes, never over pixels:
    must be the saturated blue we draw;
 4. a greedy explanation (``_select``): best first, a box is kept only if part of its frame is not
    already drawn by the boxes kept before it (no duplicates, no unions or overlaps of two boxes);
-5. the outer edges of each kept box are refined to sub-pixel precision from the line profile.
+5. the outer edges of each kept box are refined to sub-pixel precision from the line profile, and
+   moved half a pixel inwards to the box's own corners (PIL's truncation and inclusive last pixel).
+
+Steps 1-3 run at the drawn width and at two pixels wider (blur and a 256 px round trip spread a
+4 px stroke); step 4 picks from both.
 
 The score (0..1) says how complete and box-like the frame is; ``min_score`` drops the rest.
 """
@@ -45,8 +49,11 @@ DEFAULT_MIN_SCORE = 0.3
 _WEAK, _STRONG = 30, 80  # how much bluer than its surroundings (top-hat) a line pixel must be
 _BLUE_MIN = 10  # B - max(R, G) of the pixel itself
 _SMALL_BLUE_MIN = 200  # ... somewhere in a box too small to have a hole, when the input is not given
-_KNOWN_MIN = 40  # with the input: how far from pure blue an input pixel must be for a line on it to show
+_KNOWN_MIN = 30  # with the input: how far from pure blue an input pixel must be for a line on it to show
 _B_MIN = 60
+_SNAP_OUT = 0.8  # an edge moves outward only onto a line that runs along this share of it
+_CORNER_SHIFT = (0.5, -0.5)  # decoded outer edges -> PIL corners (see decode)
+_WIDENINGS = (0, 2)  # line widths looked for: as drawn, and a pixel wider
 
 
 def _blueness(rgb: np.ndarray) -> np.ndarray:
@@ -220,10 +227,13 @@ def _snap(c: np.ndarray, maps: _Maps, reach: int) -> np.ndarray:
                                    (0, x0[:, None], -1, "col"), (2, x1[:, None] - 1, 1, "col")):
         pos = line + outward * offs  # index reach is the edge's own line; beyond it = outward
         if frac == "row":
-            on = maps.row_mean(pos, mx0[:, None], mx1[:, None], raw=True) >= 0.5
+            cover = maps.row_mean(pos, mx0[:, None], mx1[:, None], raw=True)
         else:
-            on = maps.col_mean(pos, my0[:, None], my1[:, None], raw=True) >= 0.5
-        out_run = np.cumprod(on[:, reach + 1:], axis=1).sum(1)  # on-run outward of the edge line
+            cover = maps.col_mean(pos, my0[:, None], my1[:, None], raw=True)
+        on = cover >= 0.5
+        # outward only where the line runs on along (nearly) the whole edge: a neighbour's line
+        # touching part of it makes the line look thicker there, not the box bigger
+        out_run = np.cumprod(cover[:, reach + 1:] >= _SNAP_OUT, axis=1).sum(1)  # on-run outward of the edge line
         in_first = np.argmax(on[:, reach:], axis=1)  # first on line at or inward of the edge
         in_any = on[:, reach:].any(1)
         shift = np.where(on[:, reach], np.where(out_run < reach, out_run, 0),
@@ -415,37 +425,54 @@ class LineMaps:
     blueness: np.ndarray  # int16 B - max(R, G) of the answer itself
 
 
-def line_maps(answer: Any, size: tuple[int, int], image: np.ndarray | None = None) -> LineMaps:
-    """The blue lines drawn in ``answer`` at ``size``.
+def line_maps(answer: Any, size: tuple[int, int], image: np.ndarray | None = None, widen: int = 0) -> LineMaps:
+    """The blue lines drawn in ``answer`` at ``size`` (looked for ``widen`` px wider than drawn).
 
     The strength is how much bluer than its surroundings a pixel is (a top-hat of B - max(R, G),
     or of the blue added to ``image``), so broad blue regions are not lines.
     """
-    width, height = check_size(size)
-    ans = resize_to(as_rgb(answer), (width, height))
-    lw = line_width(width, height)
-    blue = _blueness(ans)
-    unknown = None
-    if image is not None:
+    return _lines_at(_BlueLevel.of(answer, size, image), widen)
+
+
+@dataclass
+class _BlueLevel:
+    """What every line width shares: the answer at the input's size and how blue (or blue-added) it is."""
+
+    ans: np.ndarray
+    blue: np.ndarray  # int16 B - max(R, G)
+    level: np.ndarray  # int16: blueness, or the blue added to the input
+    unknown: np.ndarray | None
+    lw: int  # the drawn line width
+    with_image: bool
+
+    @classmethod
+    def of(cls, answer: Any, size: tuple[int, int], image: np.ndarray | None) -> _BlueLevel:
+        width, height = check_size(size)
+        ans = resize_to(as_rgb(answer), (width, height))
+        blue = _blueness(ans)
+        if image is None:
+            return cls(ans, blue, blue, None, line_width(width, height), False)
         level, unknown = _blue_added(ans, resize_to(as_rgb(image), (width, height)), blue >= _BLUE_MIN)
-        if lw >= 4:
-            # blur and JPEG mix a blue backdrop into the edges of the objects on it, which reads
-            # as 1-2 px of "added blue" along their outlines: an opening removes what is thinner
-            # than any drawn line
-            level = cv2.morphologyEx(level, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    else:
-        level = blue
+        # blur and JPEG mix a blue backdrop into the edges of the objects on it, which reads as
+        # 1-2 px of "added blue" along their outlines: an opening removes what is thinner than a line
+        level = cv2.morphologyEx(level, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        return cls(ans, blue, level, unknown, line_width(width, height), True)
+
+
+def _lines_at(b: _BlueLevel, widen: int) -> LineMaps:
+    """The line maps of ``b`` for lines ``widen`` px wider than drawn."""
+    lw = b.lw + widen
     # signed top-hat with a square wider than a line: how much bluer than its surroundings a pixel
     # is. Broad blue regions (sky, a blue car) vanish; a line over red or yellow, whose blueness is
     # squeezed by the strongly negative background, keeps a high contrast
     # (with the input to compare with, broad blue is rarer and a wider square keeps the slab that
     # several overlapping boxes' parallel lines make)
-    t = (6 if image is not None else 2) * lw + 3
-    contrast = level - cv2.morphologyEx(level, cv2.MORPH_OPEN, np.ones((t, t), np.uint8))
+    t = (6 if b.with_image else 2) * lw + 3
+    contrast = b.level - cv2.morphologyEx(b.level, cv2.MORPH_OPEN, np.ones((t, t), np.uint8))
     strength = np.clip(contrast, 0, 255, out=contrast).astype(np.uint8)
     # the pixel itself must be blue (a grey line on yellow has contrast too); faint line pixels
     # (blurred edges) count when they touch a clearly blue core (hysteresis)
-    weak = ((strength >= _WEAK) & (blue >= _BLUE_MIN) & (ans[:, :, 2] >= _B_MIN)).view(np.uint8)
+    weak = ((strength >= _WEAK) & (b.blue >= _BLUE_MIN) & (b.ans[:, :, 2] >= _B_MIN)).view(np.uint8)
     n, labels = cv2.connectedComponents(weak, connectivity=8)
     if n > 1:
         has_core = np.bincount(labels[strength >= _STRONG], minlength=n) > 0
@@ -457,7 +484,7 @@ def line_maps(answer: Any, size: tuple[int, int], image: np.ndarray | None = Non
     # blur, and two touching boxes' lines measure twice that
     peak = cv2.dilate(strength, np.ones((2 * lw + 1, 2 * lw + 1), np.uint8))
     mask &= (strength >= (peak >> 1)).view(np.uint8)
-    return LineMaps(mask, strength, lw, unknown, blue)
+    return LineMaps(mask, strength, lw, b.unknown, b.blue)
 
 
 def line_runs(mask: np.ndarray, lw: int) -> tuple[np.ndarray, np.ndarray]:
@@ -494,21 +521,14 @@ def candidates(mask: np.ndarray, hl: np.ndarray, vl: np.ndarray, lw: int) -> np.
     return np.unique(cand, axis=0) if len(cand) else cand.reshape(0, 4)
 
 
-def decode(answer: Any, size: tuple[int, int], image: np.ndarray | None = None,
-           min_score: float = DEFAULT_MIN_SCORE) -> np.ndarray:
-    """Boxes drawn in ``answer`` as an (N, 5) array ``x0, y0, x1, y1, score``, best first.
-
-    ``size`` is the input's ``(width, height)``; coordinates are in input pixels whatever the size
-    of the answer. Passing the input ``image`` lets blue that was already in the photo be ignored.
-    """
-    width, height = check_size(size)
-    lines = line_maps(answer, (width, height), image)
-    mask, strength, lw = lines.mask, lines.strength, lines.line_width
+def _scored_candidates(level: _BlueLevel, min_score: float, widen: int) -> tuple[np.ndarray, np.ndarray, LineMaps]:
+    """Candidate boxes scoring at least ``min_score`` with lines ``widen`` px wider than drawn."""
+    lines = _lines_at(level, widen)
+    mask, lw = lines.mask, lines.line_width
     hl, vl = line_runs(mask, lw)
     cand = candidates(mask, hl, vl, lw)
-    empty = np.zeros((0, 5), np.float64)
     if len(cand) == 0:
-        return empty
+        return cand.reshape(0, 4), np.zeros(0), lines
     band = max(1, int(round(0.6 * lw)))
     maps = _Maps(mask, hl, vl, band, lines.unknown)
     cand = _snap(cand, maps, reach=max(2, lw // 2 + 1))
@@ -519,22 +539,48 @@ def decode(answer: Any, size: tuple[int, int], image: np.ndarray | None = None,
     # (without the input to compare with) as likely a small blue thing of the photo; rank those
     # below real frames
     small = _is_small(cand, lw)
-    scores = np.where(small, scores * (0.8 if image is not None else 0.5), scores)
-    if image is None:
+    scores = np.where(small, scores * (0.8 if level.with_image else 0.5), scores)
+    if not level.with_image:
         # and it must be the saturated blue we draw: blue things in photos rarely are
         for i in np.flatnonzero(small & (scores >= min_score)):
             x0, y0, x1, y1 = cand[i]
             if lines.blueness[y0:y1, x0:x1].max(initial=0) < _SMALL_BLUE_MIN:
                 scores[i] = 0.0
     ok = scores >= min_score
-    if not ok.any():
+    return cand[ok], scores[ok], lines
+
+
+def decode(answer: Any, size: tuple[int, int], image: np.ndarray | None = None,
+           min_score: float = DEFAULT_MIN_SCORE) -> np.ndarray:
+    """Boxes drawn in ``answer`` as an (N, 5) array ``x0, y0, x1, y1, score``, best first.
+
+    ``size`` is the input's ``(width, height)``; coordinates are in input pixels whatever the size
+    of the answer. Passing the input ``image`` lets blue that was already in the photo be ignored.
+    Lines are looked for at the drawn width and a pixel wider (blur, JPEG and a resize spread a
+    thin stroke); the greedy explanation then picks from both.
+    """
+    width, height = check_size(size)
+    level = _BlueLevel.of(answer, (width, height), image)
+    found = [_scored_candidates(level, min_score, widen) for widen in _WIDENINGS]
+    cand = np.concatenate([f[0] for f in found])
+    scores = np.concatenate([f[1] for f in found])
+    source = np.concatenate([np.full(len(f[0]), k) for k, f in enumerate(found)])
+    empty = np.zeros((0, 5), np.float64)
+    if len(cand) == 0:
         return empty
-    cand, scores = cand[ok], scores[ok]
-    keep, final = _select(cand, scores, lw, (height, width), min_score)
+    widest = found[-1][2].line_width
+    keep, final = _select(cand, scores, widest, (height, width), min_score)
     if len(keep) == 0:
         return empty
-    boxes = _refine(cand[keep], strength, lw)
+    boxes = np.zeros((len(keep), 4), np.float64)
+    for k, (_c, _s, lines) in enumerate(found):
+        mine = source[keep] == k
+        if mine.any():
+            boxes[mine] = _refine(cand[keep][mine], lines.strength, lines.line_width)
+    # PIL truncates the corners and includes the last pixel: the frame's outer edges lie at
+    # floor(x0) and floor(x1) + 1, so the corners themselves are half a pixel inside, on average
+    boxes[:, :2] += _CORNER_SHIFT[0]
+    boxes[:, 2:] += _CORNER_SHIFT[1]
     boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
     boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
     return np.concatenate([boxes, final[:, None]], 1)
-

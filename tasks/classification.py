@@ -97,6 +97,12 @@ def _distances(answer: Any, positive: str, negative: str) -> tuple[np.ndarray, n
     return np.linalg.norm(pix - p, axis=1), np.linalg.norm(pix - q, axis=1), float(np.linalg.norm(p - q))
 
 
+def _chroma(name: str) -> float:
+    """Distance of a colour from the grey axis (0 for white, grey and black)."""
+    rgb = np.asarray(color_rgb(name), np.float64)
+    return float(np.linalg.norm(rgb - rgb.mean()))
+
+
 def decode(answer: Any, positive: str, negative: str) -> tuple[bool, float]:
     """(present?, score): score = P(present) in [0, 1] from the two colours named in the instruction."""
     dp, dn, _ = _distances(answer, positive, negative)
@@ -108,12 +114,14 @@ def read(answer: Any, positive: str, negative: str) -> tuple[bool | None, float]
     """Like :func:`decode`, but ``None`` instead of a guess when the answer is neither colour.
 
     At least half of the pixels must lie within half the distance between the two colours (and
-    within 150) of one of them.
+    within 150) of one of them, and nearer to it than it is to the grey axis: the palette has
+    greyish colours (RosyBrown, Beige), which a grey, washed-out answer must not pass for.
     """
     dp, dn, sep = _distances(answer, positive, negative)
     score = float(np.mean(dn / np.maximum(dp + dn, 1e-6)))
-    tol = min(0.5 * sep, 150.0)
-    if np.mean(np.minimum(dp, dn) <= tol) < 0.5:
+    base = min(0.5 * sep, 150.0)
+    tol_p, tol_n = (min(base, max(20.0, 0.9 * _chroma(c))) for c in (positive, negative))
+    if np.mean((dp <= tol_p) | (dn <= tol_n)) < 0.5:
         return None, score
     return score > 0.5, score
 

@@ -1,8 +1,11 @@
 """Depth: instructions, grey depth-map targets, reading metres back, the standard depth metrics.
 
-Target (DESIGN.md section 5): grey value = round(depth_m x 25.5) clipped to 0..255, so 0-10 m, near
-dark and far bright; 0 means no data (a positive depth never encodes to 0). ``decode`` reads the
-mean of the channels, so a slightly tinted answer reads the same.
+Target (DESIGN.md section 5), the released model's code: grey value = floor(depth_m x 25.5) clipped
+to 0..255, so 0-10 m, near dark and far bright, as AlaaLab/InstructCV's builder wrote
+``uint8(depth * 25.5)``. Targets are dense: a pixel without a measurement (0 in the raw map) takes
+the depth of the nearest measured pixel, so a model is never taught to draw sensor dropouts (the
+metrics still score measured pixels only). ``decode`` reads the mean of the channels at the centre
+of the truncated bin, (value + 0.5) / 25.5, which is unbiased; pure black (0) reads as no data.
 """
 
 from __future__ import annotations
@@ -65,24 +68,40 @@ def make_instruction(key: str, seed: int = 0, style: str = "rephrased", class_na
 
 
 def encode(depth_m: np.ndarray) -> np.ndarray:
-    """The target: float metres (H, W), 0 (or NaN, inf, negative) = no data -> uint8 (H, W)."""
+    """The target: float metres (H, W), 0 (or NaN, inf, negative) = no data -> dense uint8 (H, W).
+
+    All-invalid maps stay 0 (nothing to fill from).
+    """
     d = np.asarray(depth_m, dtype=np.float64)
     if d.ndim != 2:
         raise ValueError(f"depth must be (H, W), got shape {d.shape}")
     valid = np.isfinite(d) & (d > 0)
-    grey = np.clip(np.rint(np.where(valid, d, 0.0) * SCALE), 1, 255)
-    return np.where(valid, grey, 0).astype(np.uint8)
+    grey = np.where(valid, np.clip(np.floor(np.where(valid, d, 0.0) * SCALE), 1, 255), 0).astype(np.uint8)
+    return fill_nearest(grey, valid)
+
+
+def fill_nearest(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``values`` with every pixel outside ``valid`` replaced by the value of the nearest valid pixel.
+
+    One OpenCV distance transform with pixel labels (each valid pixel its own label, numbered in
+    row-major order), so it is vectorised whatever the number of holes.
+    """
+    if valid.all() or not valid.any():
+        return values
+    invalid = (~valid).astype(np.uint8)
+    _, labels = cv2.distanceTransformWithLabels(invalid, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    return values[valid][labels - 1]
 
 
 def decode(answer: Any, size: tuple[int, int]) -> np.ndarray:
     """Depth in metres (float32 (H, W)) at ``size = (width, height)`` from a grey answer.
 
-    An exact target decodes to its 8-bit steps (within 0.5 / 25.5 m). Resizing blends black
-    "no data" regions into the pixels around them, which then read too near; that is left to the
-    metric's scoring of the answer as drawn (guessing the blend would change exact answers too).
+    A grey value v reads as the centre of its bin, (v + 0.5) / 25.5 m, so an exact target is off by
+    at most half a step (0.02 m) and unbiased; pure black (v = 0) reads as 0, no data.
     """
     width, height = check_size(size)
-    return (resize_to(as_gray(answer), (width, height)) / SCALE).astype(np.float32)
+    grey = resize_to(as_gray(answer), (width, height))
+    return np.where(grey > 0, (grey + 0.5) / SCALE, 0.0).astype(np.float32)
 
 
 def eigen_crop_mask(height: int, width: int) -> np.ndarray:

@@ -1,9 +1,10 @@
 """Detection: instructions, blue-box target images, the detection task.
 
-Target (DESIGN.md section 5): the input image with every ground-truth box of the queried class drawn
-as an unfilled pure blue (0, 0, 255) rectangle. Lines are drawn *inside* the box, ``line_width``
-pixels thick, so the outer edge of the blue frame is the box edge, also for boxes that touch the
-image border.
+Target (DESIGN.md section 5), the released model's dialect: the input image with every ground-truth
+box of the queried class (crowd regions too) drawn as AlaaLab/InstructCV's builder drew it, PIL's
+``rectangle(outline=(0, 0, 255), width=4)`` at native resolution (6 px for the Oxford-Pets head
+boxes): corners truncated to whole pixels, the frame drawn inwards from the first to the last pixel
+of the box, both included.
 
 The decoder lives in ``tasks/box_decoder.py``, the COCO metric in ``tasks/detection_metric.py``;
 this module holds the instructions, the target and the task's interface.
@@ -15,10 +16,11 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageDraw
 
 from tasks.base import Target, Task, class_words
 from tasks.box_decoder import decode
-from tasks.boxes import BLUE, line_width
+from tasks.boxes import BLUE, LINE_WIDTH, line_width
 from tasks.boxes import as_boxes as _as_boxes
 from tasks.detection_metric import DetectionMetric
 from tasks.imageutil import as_rgb
@@ -72,22 +74,18 @@ def make_instruction(key: str, seed: int = 0, style: str = "rephrased", class_na
     return _make_instruction(TEMPLATES, TAG, key, seed, style, class_name=class_name)
 
 
-def encode(image: Any, boxes: np.ndarray | list) -> np.ndarray:
-    """The target: a copy of ``image`` with each xyxy box drawn as a blue frame inside its edges."""
-    out = as_rgb(image).copy()
-    height, width = out.shape[:2]
-    lw = line_width(width, height)
-    for x0, y0, x1, y1 in np.rint(_as_boxes(boxes)).astype(np.int64):
-        x0, x1 = sorted((int(np.clip(x0, 0, width)), int(np.clip(x1, 0, width))))
-        y0, y1 = sorted((int(np.clip(y0, 0, height)), int(np.clip(y1, 0, height))))
-        if x1 <= x0 or y1 <= y0:
-            x1, y1 = min(max(x1, x0 + 1), width), min(max(y1, y0 + 1), height)
-            x0, y0 = x1 - 1, y1 - 1
-        out[y0:min(y0 + lw, y1), x0:x1] = BLUE
-        out[max(y1 - lw, y0):y1, x0:x1] = BLUE
-        out[y0:y1, x0:min(x0 + lw, x1)] = BLUE
-        out[y0:y1, max(x1 - lw, x0):x1] = BLUE
-    return out
+def encode(image: Any, boxes: np.ndarray | list, stroke: int = LINE_WIDTH) -> np.ndarray:
+    """The target: a copy of ``image`` with each xyxy box drawn the original builder's way.
+
+    PIL's ``rectangle(outline=(0, 0, 255), width=stroke)`` with the corners as given: PIL truncates
+    them to whole pixels and draws the frame inwards from the first to the last pixel, both
+    included, as AlaaLab/InstructCV's ``format_dataset_rp.py`` did for the released weights.
+    """
+    canvas = Image.fromarray(as_rgb(image).copy())
+    draw = ImageDraw.Draw(canvas)
+    for x0, y0, x1, y1 in _as_boxes(boxes):
+        draw.rectangle([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], outline=BLUE, width=int(stroke))
+    return np.asarray(canvas).copy()
 
 
 def new_metric(dataset: str) -> DetectionMetric:
@@ -110,7 +108,9 @@ class DetectionTask(Task):
 
     def build_target(self, sample: Any, pixels: np.ndarray, load_truth: Callable[[], Any], seed: int = 0,
                      style: str = "rephrased") -> Target:
-        """The input with the non-crowd boxes drawn; every box (clipped) and its crowd flag go to the row."""
+        """The input with every box drawn, crowd regions too, as the released model was taught; every box
+        (clipped) and its crowd flag go to the row. A reader may ask for another stroke (``gt_args["_line_width"]``:
+        the Oxford-Pets head boxes were drawn 6 px wide)."""
         height, width = pixels.shape[:2]
         arr = np.asarray(sample.boxes or [], dtype=np.float64).reshape(-1, 4)
         arr[:, [0, 2]] = arr[:, [0, 2]].clip(0, width)
@@ -119,8 +119,9 @@ class DetectionTask(Task):
         crowd = [bool(c) for c in (sample.crowd or [False] * len(boxes))]
         if len(crowd) != len(boxes):
             raise ValueError(f"{len(boxes)} boxes but {len(crowd)} crowd flags")
-        drawn = [b for b, c in zip(boxes, crowd, strict=True) if not c]
-        target = np.asarray(encode(pixels, np.asarray(drawn, dtype=np.float64).reshape(-1, 4)), dtype=np.uint8)
+        drawn = boxes  # crowd regions are drawn too, as the released model was taught
+        stroke = (sample.gt_args or {}).get("_line_width", LINE_WIDTH)
+        target = np.asarray(encode(pixels, np.asarray(drawn, dtype=np.float64).reshape(-1, 4), stroke), dtype=np.uint8)
         return Target(target, {"bbox": boxes, "crowd": crowd, "_drawn": drawn})
 
     def truth_from_row(self, row: Mapping[str, Any]) -> Any | None:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from tasks.colors import NAMED_COLORS
+from tasks.colors import NAMED_COLORS, canonical_color, color_key, color_pattern, known_colors
 from tasks.templates import NEGATIVE, POSITIVE, literal_length, normalise, template_pattern
 
 
@@ -32,8 +32,10 @@ class ParsedInstruction:
         return self.task is not None
 
 
-_COLOR_WORDS = sorted(NAMED_COLORS, key=len, reverse=True)
-_COLOR_RE = "(?:" + "|".join(_COLOR_WORDS) + ")"
+_COLOR_RE = color_pattern()
+# what a template's colour slot may hold: one or two words, checked against the known colours
+_ANY_COLOR = r"[a-z]+(?:[\s\-][a-z]+)?"
+_COLOR_KEYS = {color_key(n) for n in NAMED_COLORS}
 
 
 @lru_cache(maxsize=1)
@@ -49,9 +51,9 @@ def _patterns() -> list[tuple[str, re.Pattern[str], int]]:
                     continue
                 seen.add((tag, template))
                 pattern = template_pattern(template)
-                # colours: only names we can decode
-                src = pattern.pattern.replace(r"(?P<pos>[a-z]+)", f"(?P<pos>{_COLOR_RE})")
-                src = src.replace(r"(?P<neg>[a-z]+)", f"(?P<neg>{_COLOR_RE})")
+                # colours: any one- or two-word name; unknown ones are reported, not guessed
+                src = pattern.pattern.replace(r"(?P<pos>[a-z]+)", f"(?P<pos>{_ANY_COLOR})")
+                src = src.replace(r"(?P<neg>[a-z]+)", f"(?P<neg>{_ANY_COLOR})")
                 out.append((tag, re.compile(src), literal_length(template)))
     return out
 
@@ -172,7 +174,29 @@ _TRAILING_PLACE = re.compile(r"\s+(?:in|on|at|from|within|inside|near|under|behi
 
 def _colors_in(text: str) -> list[tuple[int, str]]:
     found = [(m.start(), m.group(0)) for m in re.finditer(r"\b" + _COLOR_RE + r"\b", text)]
-    return [(i, "grey" if c == "gray" else c) for i, c in found]
+    return [(i, canonical_color(c)) for i, c in found]
+
+
+def _unknown_colour(name: str) -> str:
+    return f"unknown colour {name.strip()!r}; known colours: {known_colors()}"
+
+
+# "show X", "answer X", "fill it with X", "respond with X" ...: X is meant as an answer colour
+_ANSWER_WORD = re.compile(r"\b(?:show|display|answer|output|respond with|fill (?:it|the image|the picture) with|"
+                          r"paint (?:it|the image|the picture|everything)|turn (?:it|the image)|make (?:it|the image))"
+                          r"\s+([a-z]+)\b")
+_NOT_COLOUR = {"a", "an", "the", "me", "it", "this", "that", "if", "whether", "where", "what", "which", "how",
+               "one", "yes", "no", "for", "with", "all", "any", "every", "each", "image", "picture", "photo",
+               "depth", "mask", "masks", "box", "boxes", "its", "them", "us", "something", "nothing"}
+
+
+def _unknown_answer_colour(text: str) -> str | None:
+    """A word written where an answer colour belongs that is not a known colour ("show chartreuse if")."""
+    for m in _ANSWER_WORD.finditer(text):
+        word = m.group(1)
+        if word not in _NOT_COLOUR and color_key(word) not in _COLOR_KEYS and not re.match(_COLOR_RE, text[m.start(1):]):
+            return word
+    return None
 
 
 def _parse_cls(text: str, colours: list[tuple[int, str]], classes) -> ParsedInstruction:
@@ -185,7 +209,7 @@ def _parse_cls(text: str, colours: list[tuple[int, str]], classes) -> ParsedInst
     for m in _YES_NO.finditer(text):
         colour = m.group("c1") or m.group("c2")
         word = m.group("w1") or m.group("w2")
-        yes_no[word in ("yes", "present")] = "grey" if colour == "gray" else colour
+        yes_no[word in ("yes", "present")] = canonical_color(colour)
     if True in yes_no and False in yes_no:
         positive, negative = yes_no[True], yes_no[False]
     else:
@@ -208,7 +232,7 @@ def _parse_cls(text: str, colours: list[tuple[int, str]], classes) -> ParsedInst
     for pattern in (_CLS_THERE, _CLS_CLASS):
         for match in pattern.finditer(text):
             phrase = _noun_phrase(match.group("cls").split())
-            if phrase and phrase not in NAMED_COLORS:
+            if phrase and color_key(phrase) not in _COLOR_KEYS:
                 break
             phrase = None
         if phrase:
@@ -256,8 +280,11 @@ def parse_instruction(text: str, classes: Iterable[str] | None = None) -> Parsed
                 cls = _TRAILING_PLACE.sub("", cls) or cls
             cls = _match_vocabulary(cls, norm, classes) if classes is not None else cls
         pos, neg = groups.get("pos"), groups.get("neg")
-        pos = "grey" if pos == "gray" else pos
-        neg = "grey" if neg == "gray" else neg
+        unknown = [c for c in (pos, neg) if c is not None and color_key(c) not in _COLOR_KEYS]
+        if unknown:
+            return ParsedInstruction(tag, cls, None, None, _unknown_colour(unknown[0]))
+        pos = None if pos is None else canonical_color(pos)
+        neg = None if neg is None else canonical_color(neg)
         if pos is not None and pos == neg:
             return ParsedInstruction(tag, cls, None, None, "classification needs two different colours")
         return ParsedInstruction(tag, cls, pos, neg, "matches a template")
@@ -274,6 +301,9 @@ def parse_instruction(text: str, classes: Iterable[str] | None = None) -> Parsed
             what = "segmentation" if tag == "seg" else "detection"
             return ParsedInstruction(tag, cls, None, None,
                                      f"free-form {what} instruction" if cls else f"{what}, but no class found")
+    unknown = _unknown_answer_colour(norm)
+    if unknown and _CONDITION.search(norm):
+        return ParsedInstruction("cls", None, None, None, _unknown_colour(unknown))
     if len({c for _, c in colours}) == 1 and _CONDITION.search(norm):
         return ParsedInstruction(None, reason="cannot tell: a classification instruction needs two colours "
                                               "(one for present, one for absent)")

@@ -112,12 +112,13 @@ def test_depth_colour_map(photo):
     from tasks import depth
 
     metres = np.tile(np.linspace(0.5, 8.0, 160, dtype=np.float32), (120, 1))
-    metres[:10] = 0  # no data: drawn black
-    answer = Image.fromarray(depth.encode(metres)).convert("RGB")
+    grey = depth.encode(metres)
+    grey[:10] = 0  # an answer that says "no data": drawn black
+    answer = Image.fromarray(grey).convert("RGB")
     got = app.decode_answer(answer, photo, "Estimate the depth of this image.")
     assert got.task == "depes" and got.view.shape == (120, 160, 3)
-    # the encoding's 1/25.5 m steps: 0.5 m -> 13 -> 0.51 m, 8 m -> 204 -> 8.00 m
-    assert got.summary.startswith("Depth: 0.51 to 8.00 m")
+    # the encoding's truncated 1/25.5 m steps, read at their centre: 0.5 m -> 12 -> 0.49 m, 8 m -> 204 -> 8.02 m
+    assert got.summary.startswith("Depth: 0.49 to 8.02 m")
     assert (got.view[:10] == 0).all()
     brightness = got.view[10:].astype(float).sum(axis=-1).mean(axis=0)
     assert brightness[-5:].mean() > brightness[:5].mean() + 200  # far (right) is brighter than near (left)
@@ -245,3 +246,11 @@ def test_ckpt_goes_through_the_cli_loader(tmp_path):
     assert all(a.equal(b) for a, b in zip(unet.state_dict().values(), c.unet.state_dict().values(), strict=True))
     with pytest.raises(app.UsageError, match="missing.safetensors"):
         app.load_model(app.build_parser().parse_args(["--ckpt", str(tmp_path / "missing.safetensors")]))
+
+
+def test_classification_with_an_unknown_colour_says_which(photo):
+    got = app.decode_answer(photo, photo, "Show chartreuse if there is a cat in the picture, otherwise show green.")
+    assert got.task == "cls" and "unknown colour 'chartreuse'" in got.summary and "Peru" in got.summary
+    palette = Image.new("RGB", photo.size, (188, 143, 143))  # RosyBrown
+    got = app.decode_answer(palette, photo, "Show rosy brown if there is a cat in the picture, otherwise show Aqua.")
+    assert "present" in got.summary and "unreadable" not in got.summary

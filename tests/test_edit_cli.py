@@ -205,3 +205,19 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_back(tmp_path):
     Image.fromarray(picture(64, 64)).save(folder / "a.png")
     Image.fromarray(picture(64, 64)).save(folder / "out" / "a.png")
     assert cli.find_inputs(folder, folder / "out") == [folder / "a.png"]
+
+
+def test_an_unknown_answer_colour_is_one_line_naming_it_and_the_known_ones(tmp_path):
+    img = tmp_path / "x.png"
+    Image.fromarray(picture(64, 64)).save(img)
+    result = run_cli("--input", str(img), "--output", str(tmp_path / "out"), "--decode",
+                     "--edit", "Show chartreuse if there is a cat in the picture, otherwise show green.", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "unknown colour 'chartreuse'" in errors[0] and "RosyBrown" in errors[0]
+    assert not (tmp_path / "out" / "x.png").exists()
+    # a palette colour in any spelling is fine: the same command with "rosy brown" gets past the check
+    ok = run_cli("--input", str(img), "--output", str(tmp_path / "out"), "--edit",
+                 "Show rosy brown if there is a cat in the picture, otherwise show Aqua.", "--ckpt", str(tmp_path / "none"),
+                 cwd=tmp_path)
+    assert "unknown colour" not in ok.stderr and "no such file" in ok.stderr  # it failed later, on the missing model

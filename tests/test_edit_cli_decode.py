@@ -101,8 +101,10 @@ def test_decoded_depth_is_16_bit_millimetres_with_a_colour_preview(scene, tmp_pa
     from tasks import depth
 
     metres = np.tile(np.linspace(0.5, 9.5, 160, dtype=np.float32), (120, 1))
-    metres[:10] = 0  # no data
-    answer = Image.fromarray(depth.encode(metres)).convert("RGB")
+    grey = depth.encode(metres)
+    grey[:10] = 0  # the answer says "no data" there
+    metres[:10] = 0
+    answer = Image.fromarray(grey).convert("RGB")
     mm_path, color_path = write_decoded(answer, scene, parse("Estimate the depth of this image."), tmp_path / "d",
                                         "Estimate the depth of this image.")
     with Image.open(mm_path) as img:
@@ -149,4 +151,4 @@ def test_rerun_with_decode_decodes_existing_answers_without_the_model(model_dir,
                        "--ckpt", str(tmp_path / "no_model_needed"), "--decode", "--quiet"])
     assert status == 0
     with Image.open(out / "room_depth.png") as d:
-        assert np.all(np.asarray(d) == round(128 / 25.5 * 1000))
+        assert np.all(np.asarray(d) == round((128 + 0.5) / 25.5 * 1000))  # grey 128 read at its bin centre

@@ -22,8 +22,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("coco", "ade20k", "pets", "nyuv2", "voc", "sunrgbd")
 EXPECTED_KEYS = {
-    "det": {"mAP", "AP50", "AP75", "n"},
-    "seg": {"mIoU", "pixel_acc", "n"},
+    "det": {"mAP", "AP50", "AP75", "n", "queries"},  # queries: which (image, class) pairs were asked
+    "seg": {"mIoU", "pixel_acc", "n", "queries"},
     "depes": {"rmse", "abs_rel", "log10", "delta1", "delta2", "delta3", "n"},
 }
 
@@ -89,15 +89,23 @@ def test_perfect_answers_give_the_round_trip_figures(pairs, perfect, tmp_path):
     for task, per in metrics.items():
         for dataset, values in per.items():
             if task == "cls":
-                assert set(values) in ({"accuracy", "n"}, {"verification_accuracy", "n"})
+                assert set(values) in ({"accuracy", "n", "queries"}, {"verification_accuracy", "n", "queries"})
+            elif (task, dataset) == ("seg", "voc"):
+                assert set(values) == EXPECTED_KEYS[task] | {"background_included"}, (task, dataset)
+                assert values["background_included"] is False
             else:
                 assert set(values) == EXPECTED_KEYS[task], (task, dataset)
+            if task in ("det", "seg"):
+                assert values["queries"] == "present"  # the absent-class queries have no answers here
+
             n_rows = sum(1 for row in rows if (row["task"], row["dataset"]) == (task, dataset))
             assert values["n"] == n_rows  # absent-class queries have no answers here: not scored
     for dataset, m in metrics["seg"].items():
         assert m["mIoU"] >= 97, dataset
     assert metrics["cls"]["pets"]["accuracy"] == 100.0  # every breed asked: top-1
+    assert metrics["cls"]["pets"]["queries"] == "all"
     assert metrics["cls"]["coco"]["verification_accuracy"] == 100.0
+    assert metrics["cls"]["coco"]["queries"].startswith("present+")
     for dataset, m in metrics["depes"].items():
         assert m["rmse"] <= 0.05, dataset
     for dataset, m in metrics["det"].items():
@@ -151,7 +159,7 @@ def test_depth_is_scored_against_the_raw_16bit_depth_not_the_target(pairs, raw, 
             False,
         )  # Eigen crop, 640x480
         assert gt.shape == (480, 640)
-        pred = np.clip(np.round(np.clip(gt * 25.5, 1, 255)) / 25.5, 1e-3, 10)
+        pred = np.clip((np.clip(np.floor(gt * 25.5), 1, 255) + 0.5) / 25.5, 1e-3, 10)  # truncated code, bin centre
         rmses.append(np.sqrt(np.mean((pred[valid] - gt[valid]) ** 2)))
     assert metrics["depes"]["nyuv2"]["rmse"] == pytest.approx(np.mean(rmses), rel=1e-4)
     assert 0 < metrics["depes"]["nyuv2"]["rmse"] < 0.02  # non-zero: the 8-bit target is not the truth
@@ -382,7 +390,8 @@ def test_ckpt_run_caches_answers_and_reuses_them(pairs, tiny_model_dir, tmp_path
     assert set(metrics["det"]["coco"]) == EXPECTED_KEYS["det"]
     assert set(metrics["seg"]["coco"]) == EXPECTED_KEYS["seg"]
     assert set(metrics["depes"]["nyuv2"]) == EXPECTED_KEYS["depes"]
-    assert set(metrics["cls"]["coco"]) == {"verification_accuracy", "n"}
+    assert set(metrics["cls"]["coco"]) == {"verification_accuracy", "n", "queries"}
+    assert metrics["det"]["coco"]["queries"] == "present+1absent"  # the model answered the absent queries
     meta = json.loads((tmp_path / "run" / "tiny.meta.json").read_text())
     cache = tmp_path / "run" / "tiny_answers"  # default: beside --out
     answers = sorted(cache.glob("*.png"))

@@ -171,6 +171,37 @@ def test_from_pretrained_diffusers_folder_gives_the_same_answers(model, model_di
                           as_int(model(image, "Segment the cat.", **kwargs)[0]))
 
 
+def test_folder_without_timestep_spacing_answers_like_the_diffusers_pipeline(model, tmp_path):
+    """The released weights' scheduler config names no spacing: use diffusers' default (Euler ancestral from t=999)."""
+    import json
+
+    from diffusers import EulerAncestralDiscreteScheduler
+
+    folder = tmp_path / "no_spacing"
+    pipeline_of(model.components).save_pretrained(folder)
+    config_path = folder / "scheduler" / "scheduler_config.json"
+    config = json.loads(config_path.read_text())
+    config.pop("timestep_spacing", None)
+    config_path.write_text(json.dumps(config))
+
+    loaded = InstructCV.from_pretrained(str(folder), device="cpu")
+    assert "timestep_spacing" not in loaded.components.scheduler_config
+    scheduler = make_scheduler("euler_ancestral", loaded.components.scheduler_config)
+    scheduler.set_timesteps(100)
+    assert int(scheduler.timesteps[0]) == 999  # like the original's k-diffusion sampler, not "leading"'s 991
+    pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(folder, safety_checker=None,
+                                                                  requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    assert isinstance(pipe.scheduler, EulerAncestralDiscreteScheduler)
+    image = photo(64, 64, seed=4)
+    expected = pipe("Detect the dog.", image=image, num_inference_steps=STEPS, guidance_scale=7.5,
+                    image_guidance_scale=1.5, generator=torch.Generator().manual_seed(11)).images[0]
+    ours = loaded(image, "Detect the dog.", steps=STEPS, cfg_text=7.5, cfg_image=1.5, resolution=64, seed=11,
+                  progress=False)[0]
+    assert np.abs(as_int(ours) - as_int(expected)).max() <= 1
+    assert as_int(ours).std() > 5
+
+
 class _Payload:
     """Unpickling this creates a directory: the proof that a pickle was executed."""
 

@@ -66,8 +66,8 @@ def test_depth_is_read_in_metres(nyu_root):
     assert np.array_equal(depth == 0, raw == 0)  # no data stays 0 (invalid)
     valid = depth[depth > 0]
     assert 0.5 < np.median(valid) < 10.0  # an indoor scene, in metres
-    # the DESIGN.md target encoding, round(m * 25.5): not the nearly black picture an 8-bit read gives
-    target = np.clip(np.round(depth * 25.5), 0, 255).astype(np.uint8)
+    # the DESIGN.md target encoding, floor(m * 25.5): not the nearly black picture an 8-bit read gives
+    target = np.clip(np.floor(depth * 25.5), 0, 255).astype(np.uint8)
     assert np.median(target[depth > 0]) > 30 and target.max() == 255
     row = {"task": "depes", "gt": s.gt, "source": s.source}
     assert np.array_equal(nyuv2.load_ground_truth(nyu_root, row), depth)
@@ -75,7 +75,21 @@ def test_depth_is_read_in_metres(nyu_root):
         from tasks import depth as depth_task
     except ImportError:
         return
-    np.testing.assert_array_equal(depth_task.encode(depth), target)
+    encoded = depth_task.encode(depth)
+    np.testing.assert_array_equal(encoded[depth > 0], target[depth > 0])
+    assert_filled_with_nearest(encoded, depth > 0)
+
+
+def assert_filled_with_nearest(grey: np.ndarray, valid: np.ndarray) -> None:
+    """Every hole holds the code of its nearest valid pixel (exact Euclidean; ties and OpenCV's
+    5x5 distance approximation may pick another pixel at almost the same distance)."""
+    from scipy import ndimage
+
+    dist, (iy, ix) = ndimage.distance_transform_edt(~valid, return_indices=True)
+    holes = ~valid
+    assert (grey[holes] > 0).all()
+    same = grey[holes] == grey[iy, ix][holes]
+    assert same.mean() > 0.95, same.mean()
 
 
 def test_eval_pairs_keep_their_depth_and_never_repeat_train(tmp_path):
@@ -182,10 +196,11 @@ def test_pairs_built_from_the_real_nyu_sample(nyu_root, tmp_path):
     grey = target if target.ndim == 2 else target[..., 0]
     valid = raw_mm > 0
     # the target is the DESIGN.md encoding of the millimetres, computed here independently
-    expected = np.where(valid, np.clip(np.rint(raw_mm / 1000.0 * 25.5), 1, 255), 0)
-    assert np.array_equal(grey, expected)
+    expected = np.clip(np.floor(raw_mm / 1000.0 * 25.5), 1, 255)
+    assert np.array_equal(grey[valid], expected[valid])
+    assert_filled_with_nearest(grey, valid)  # dense: holes carry the nearest measured depth
     assert np.median(grey[valid]) > 30  # not the nearly black target of an 8-bit read
     decoded = tasks.depth.decode(target, (raw_mm.shape[1], raw_mm.shape[0]))
     close = np.abs(decoded[valid] - raw_mm[valid] / 1000.0) <= 0.5 / 25.5 + 1e-6
     assert close.mean() > 0.95  # decode may retouch pixels beside no-data holes
-    assert (decoded[~valid] == 0).all()
+    assert (decoded > 0).all()

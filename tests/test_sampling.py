@@ -121,3 +121,27 @@ def test_sample_rejects_a_missing_generator(tiny):
     with pytest.raises(ValueError, match="one generator per image"):
         sample(tiny.unet, make_scheduler("euler", tiny.scheduler_config), torch.zeros(2, 4, 4, 4),
                torch.zeros(2, 77, 32), torch.zeros(2, 77, 32), [torch.Generator()], steps=2)
+
+
+def test_latents_stay_float32_when_the_unet_runs_bf16(tiny):
+    """The scheduler's arithmetic runs in float32; only the UNet sees bf16 (and its output is upcast)."""
+    import copy
+
+    unet = copy.deepcopy(tiny.unet).to(torch.bfloat16)
+    g = torch.Generator().manual_seed(0)
+    image_latents = torch.randn(1, 4, 8, 8, generator=g).to(torch.bfloat16)
+    text = torch.randn(1, 77, 32, generator=g).to(torch.bfloat16)
+    seen: list[torch.dtype] = []
+    with torch.inference_mode():
+        out = sample(unet, make_scheduler("euler_ancestral", tiny.scheduler_config), image_latents, text, text,
+                     [torch.Generator().manual_seed(1)], steps=3, on_step=lambda i, x: seen.append(x.dtype))
+        ref = sample(tiny.unet, make_scheduler("euler_ancestral", tiny.scheduler_config), image_latents.float(),
+                     text.float(), text.float(), [torch.Generator().manual_seed(1)], steps=3)
+    assert seen == [torch.float32] * 3 and out.dtype == torch.float32
+    assert (out - ref).abs().max() < 0.1 * ref.abs().max()  # bf16 UNet, same trajectory up to rounding
+
+
+def test_training_schedule_samples_from_t999():
+    scheduler = make_scheduler("euler_ancestral", DDPM_SCHEDULE)
+    scheduler.set_timesteps(20)
+    assert int(scheduler.timesteps[0]) == 999

@@ -118,35 +118,45 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------- encode
 
 
-def test_line_width_scales_and_survives_256px():
-    assert det.line_width(640, 480) == 5
-    assert det.line_width(480, 640) == 5
-    assert det.line_width(256, 256) == 2
-    assert det.line_width(1280, 960) == 10
-    for w, h in [(640, 480), (500, 375), (1024, 768), (2048, 1536)]:
-        assert det.line_width(w, h) * 256 / max(w, h) >= 1.9  # still about 2 px at 256 px
-    assert det.line_width(320, 240) == det.line_width(100, 80) == 2  # never thinner than 2 px
+def test_line_width_is_the_released_models_4px():
+    for w, h in [(640, 480), (480, 640), (256, 256), (1280, 960), (100, 80)]:
+        assert det.line_width(w, h) == det.LINE_WIDTH == 4
 
 
-def test_encode_draws_pure_blue_frames_inside_the_box():
+def pil_rectangles(img, boxes, width: int = 4) -> np.ndarray:
+    """The original builder's drawing, written independently: PIL rectangle outline, corners as given."""
+    from PIL import ImageDraw
+
+    canvas = Image.fromarray(np.asarray(img)).convert("RGB")
+    draw = ImageDraw.Draw(canvas)
+    for b in np.asarray(boxes, float).reshape(-1, 4):
+        draw.rectangle([float(v) for v in b], outline=(0, 0, 255), width=width)
+    return np.asarray(canvas)
+
+
+def test_encode_draws_the_original_pil_frame():
     img = np.full((100, 120, 3), 200, np.uint8)
-    out = det.encode(img, [[10, 20, 50, 60]])
-    lw = det.line_width(120, 100)
+    out = det.encode(img, [[10.7, 20.2, 50.9, 60.5]])
     blue = np.all(out == det.BLUE, axis=2)
-    assert blue[20, 10] and blue[59, 49] and blue[20, 49] and blue[59, 10]  # corners inside the box
-    assert not blue[19, 10] and not blue[20, 9] and not blue[60, 49] and not blue[59, 50]
-    assert blue[40, 10:10 + lw].all() and not blue[40, 10 + lw]  # line width, drawn inwards
-    assert not blue[40, 30]  # unfilled
-    assert blue.sum() == 40 * 40 - (40 - 2 * lw) ** 2
-    assert (img == 200).all()  # the input is not changed
-    assert (out[~blue] == 200).all()
+    # corners truncated to (10, 20) and (50, 60), both included; 4 px inwards
+    assert blue[20, 10] and blue[60, 50] and blue[20, 50] and blue[60, 10]
+    assert not blue[19, 10] and not blue[20, 9] and not blue[61, 50] and not blue[60, 51]
+    assert blue[40, 10:14].all() and not blue[40, 14] and not blue[40, 30]
+    assert blue.sum() == 41 * 41 - 33 * 33
+    assert (img == 200).all() and (out[~blue] == 200).all()
+    assert np.array_equal(out, pil_rectangles(img, [[10.7, 20.2, 50.9, 60.5]]))
+    thick = det.encode(img, [[10, 20, 50, 60]], stroke=6)
+    assert np.array_equal(thick, pil_rectangles(img, [[10, 20, 50, 60]], width=6))
 
 
 def test_encode_clips_boxes_and_accepts_pil_and_empty():
     img = Image.new("RGB", (50, 40), (10, 200, 10))
     out = det.encode(img, np.array([[-10, -5, 20, 30]]))
     assert out.shape == (40, 50, 3)
-    assert np.all(out[0, 0] == det.BLUE) and np.all(out[29, 19] == det.BLUE)
+    # corners as given, like PIL: the frame's left and top lines lie outside the picture (the writer
+    # clips boxes to the image before drawing, which puts them on the border)
+    assert not np.all(out[0, 0] == det.BLUE) and np.all(out[30, 20] == det.BLUE) and not np.all(out[31, 20] == det.BLUE)
+    assert np.all(det.encode(img, [[0, 0, 20, 30]])[0, 0] == det.BLUE)
     assert (det.encode(img, []) == np.asarray(img)).all()
 
 
@@ -210,8 +220,10 @@ def test_off_colour_thin_model_like_lines_are_read():
         small = jpeg(cv2.resize(noisy, (256, 256), interpolation=cv2.INTER_AREA))
         metric.add(str(i), "thing", det.decode(cv2.resize(small, (w, h)), (w, h)), boxes)
     result = metric.compute()
-    assert result["AP50"] >= 90.0, result
-    assert result["mAP"] >= 60.0, result
+    # 3 px lines at 640 px are 1.2 px at 256 px (the released model's 4 px stroke, one thinner);
+    # measured AP50 88.0, mAP 83.5 (90 / 60 were asserted for the previous 5 px stroke's 4 px lines)
+    assert result["AP50"] >= 85.0, result
+    assert result["mAP"] >= 75.0, result
 
 
 def test_nested_touching_and_overlapping_boxes_are_told_apart():

@@ -84,12 +84,17 @@ def test_make_instruction_does_not_depend_on_python_hash_seed(repo_root):
 
 
 def test_colours_are_well_separated_and_chosen_deterministically():
-    assert {"red", "green", "blue", "yellow"} <= set(COLORS)
-    assert palette_distance_min() >= 250
+    # the released model's 16 colours (AlaaLab/InstructCV format_dataset_rp.py), DESIGN.md section 5
+    assert COLORS == {"red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "purple": (128, 0, 128),
+                      "white": (255, 255, 255), "Brown": (165, 42, 42), "Gold": (255, 215, 0),
+                      "Beige": (245, 245, 220), "Violet": (238, 130, 238), "Orange": (255, 128, 0),
+                      "Maroon": (128, 0, 0), "Indigo": (75, 0, 130), "Aqua": (0, 255, 255), "Coral": (255, 127, 80),
+                      "RosyBrown": (188, 143, 143), "Peru": (205, 133, 63)}
+    assert palette_distance_min() > 30  # Beige and white are the closest pair
     assert set(COLORS) <= set(NAMED_COLORS)
     assert choose_colors("x", 0, "fixed") == ("red", "green")
-    pairs = [choose_colors(f"pets_{i}_cls_cat", 0) for i in range(300)]
-    assert pairs == [choose_colors(f"pets_{i}_cls_cat", 0) for i in range(300)]
+    pairs = [choose_colors(f"pets_{i}_cls_cat", 0) for i in range(3000)]  # 240 ordered pairs
+    assert pairs == [choose_colors(f"pets_{i}_cls_cat", 0) for i in range(3000)]
     assert all(p != n and p in COLORS and n in COLORS for p, n in pairs)
     assert len(set(pairs)) == len(COLORS) * (len(COLORS) - 1)  # every ordered pair is used
     inst = classification.make_instruction("pets_7_cls_cat", 0, class_name="cat")
@@ -133,6 +138,21 @@ def test_free_text(text, task, cls, positive, negative):
     parsed = parse_instruction(text)
     assert (parsed.task, parsed.class_name, parsed.positive, parsed.negative) == (task, cls, positive, negative)
     assert parsed.reason
+
+
+def test_palette_names_in_any_case_and_spacing_and_unknown_colours():
+    for text in ("Show Aqua if there is a cat in the picture, otherwise show rosy brown.",
+                 "show aqua if there is a cat in the picture, otherwise show Rosy-Brown.",
+                 "SHOW AQUA IF THERE IS A CAT IN THE PICTURE, OTHERWISE SHOW ROSYBROWN."):
+        parsed = parse_instruction(text)
+        assert (parsed.task, parsed.class_name, parsed.positive, parsed.negative) == ("cls", "cat", "Aqua", "RosyBrown")
+    parsed = parse_instruction("Is there a dog? Answer gray for yes and pink for no.")
+    assert (parsed.positive, parsed.negative) == ("grey", "pink")
+    for text in ("Show chartreuse if there is a cat in the picture, otherwise show green.",
+                 "show chartreuse if there is a cat, otherwise green"):
+        parsed = parse_instruction(text)
+        assert parsed.positive is None and len(parsed.reason.splitlines()) == 1
+        assert "unknown colour 'chartreuse'" in parsed.reason and "RosyBrown" in parsed.reason
 
 
 def test_cannot_tell_says_why():

@@ -62,7 +62,7 @@ class Sample:
     positive: bool | None = None
     gt: str | None = None
     gt_args: dict[str, Any] = field(default_factory=dict)
-    crowd: list[bool] | None = None  # det: per box, an ignore region (COCO iscrowd, VOC difficult); not drawn
+    crowd: list[bool] | None = None  # det: per box, an ignore region (COCO iscrowd, VOC difficult); drawn too
 
     @property
     def name(self) -> str:

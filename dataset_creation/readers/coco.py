@@ -18,7 +18,7 @@ listed in the json, in image-id order:
 
 - ``det``: one sample per category with at least one non-crowd instance; ``boxes`` are all the
   category's instances in the image as xyxy input pixels (COCO ``[x, y, w, h]`` -> ``[x, y, x+w, y+h]``)
-  and ``crowd`` flags ``iscrowd=1`` boxes: the target draws only non-crowd boxes, the evaluator
+  and ``crowd`` flags ``iscrowd=1`` boxes: the target draws them all (crowd too, as the original builder did), the evaluator
   treats crowd boxes as ignore regions (COCOeval's rule).
 - ``seg``: one sample per category with at least one non-crowd instance; mask = union of the
   non-crowd instances (polygons or RLE, decoded by pycocotools) minus the category's crowd regions,

@@ -60,6 +60,7 @@ from dataset_creation.readers.base import (
 NAME = "pets"
 TASKS = ("cls", "seg", "det")
 SPLITS = ("train", "eval")
+PETS_LINE_WIDTH = 6  # the original builder drew the head boxes 6 px wide (other datasets: 4)
 SPLIT_LISTS = {"train": "trainval.txt", "eval": "test.txt"}
 
 # The 37 breeds in CLASS-ID order (1-based in the list files): capitalised names are cats.
@@ -238,7 +239,7 @@ def iter_samples(
                 else:
                     yield Sample(
                         task="det", class_name=f"{entry.species} head", boxes=boxes,
-                        gt=xml.relative_to(root).as_posix(), **base,
+                        gt=xml.relative_to(root).as_posix(), gt_args={"_line_width": PETS_LINE_WIDTH}, **base,
                     )  # fmt: skip
 
 
