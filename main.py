@@ -57,6 +57,8 @@ DEFAULTS: dict[str, Any] = {
     }},
     "data": {"params": {
         "pairs": [],                  # pairs folders written by format_dataset.py, pooled
+        "shards": [],                 # instead of pairs: shards folders of dataset_creation/pack_pairs.py, pooled
+        "shuffle_buffer": 1000,       # shards: samples each data-loader worker shuffles among
         "resolution": 256,
         "batch_size": 4,              # per process
         "num_workers": 4,
@@ -275,6 +277,13 @@ def build_datamodule(config, components):
     from ldm.data import PairsDataModule
 
     d = config.data.params
+    if d.shards:  # packed shards replace the pairs folders
+        from ldm.shards import ShardsDataModule
+
+        return ShardsDataModule(
+            list(d.shards), components, resolution=d.resolution, batch_size=d.batch_size,
+            num_workers=d.num_workers, flip=d.flip, shuffle_buffer=d.shuffle_buffer, seed=config.seed,
+            preview_pairs=list(d.preview_pairs), preview_count=d.preview_count)
     return PairsDataModule(
         list(d.pairs), components, resolution=d.resolution, batch_size=d.batch_size, num_workers=d.num_workers,
         flip=d.flip, cache_latents=d.cache_latents, cache_batch_size=d.cache_batch_size,
@@ -349,8 +358,12 @@ def train(args: argparse.Namespace) -> int:
                          else Path(args.base[0]).stem if args.base else None)
     if not name:
         raise UsageError("--name is required (the run folder is <logdir>/<timestamp>_<name>)")
-    if not config.data.params.pairs:
-        raise UsageError("no training pairs: set data.params.pairs in the config or as data.params.pairs=[dir]")
+    if not config.data.params.pairs and not config.data.params.shards:
+        raise UsageError("no training pairs: set data.params.pairs in the config or as data.params.pairs=[dir]"
+                         " (or data.params.shards=[dir] for packed shards)")
+    if config.data.params.shards and config.data.params.cache_latents:
+        raise UsageError("data.params.cache_latents is for pairs folders; pack latent shards instead "
+                         "(dataset_creation/pack_pairs.py --latents)")
     check_trainable(config)
     check_schedule(config)  # before the run folder is made: a bad config leaves nothing behind
     run_dir, resume_ckpt = resolve_run(args, name)
