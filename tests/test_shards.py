@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+import webdataset as wds
 from test_train_data import TINY_VAE_8X, write_pairs
 
 from dataset_creation.shard_latents import pack_latents
@@ -83,6 +84,11 @@ def test_packing_pools_folders_in_order_and_twice_gives_identical_bytes(two_fold
         meta = json.loads(sample["json"])
         assert (meta["sample"], meta["stem"], meta["source"], meta["task"]) == (
             record.sample, record.stem, 0 if i < 12 else 1, "seg")
+
+    names = [str(shards / entry["name"]) for entry in index["shards"]]  # plain webdataset reads them too
+    opened = list(wds.WebDataset(names, shardshuffle=False).decode("rgb"))
+    assert [s["__key__"] for s in opened] == sorted(seen) and opened[0]["jpg"].shape == (64, 64, 3)
+    assert opened[0]["prompt.json"]["edit"] == json.loads(records[0].prompt_path.read_text())["edit"]
 
     again = tmp_path / "again"
     pack_images(two_folders, again, shard_size=20_000, workers=2, progress=False)  # processes do not change it
