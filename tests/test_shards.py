@@ -238,3 +238,20 @@ def test_pack_then_two_process_ddp_trains_from_shards(two_folders, tmp_path):
     missing = cli("main.py", ["--name", "x", "--base", TINY, "--train", "--accelerator", "cpu",
                               f"data.params.shards=[{tmp_path / 'nope'}]"], tmp_path)
     assert missing.returncode == 2 and "index.json" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_cli_latent_shards_train_a_model_loaded_from_the_same_checkpoint(tmp_path, tiny_model_dir):
+    pairs = write_pairs(tmp_path / "pairs", n=8)
+    no_ckpt = cli("dataset_creation/pack_pairs.py", ["--pairs", str(pairs), "--out", "x", "--latents"], tmp_path)
+    assert no_ckpt.returncode == 2 and "--ckpt" in no_ckpt.stderr and "Traceback" not in no_ckpt.stderr
+    packed = cli("dataset_creation/pack_pairs.py", ["--pairs", str(pairs), "--out", "latents", "--latents", "--quiet",
+                                                    "--ckpt", str(tiny_model_dir), "--resolution", "64",
+                                                    "--workers", "0", "--device", "cpu"], tmp_path)
+    assert packed.returncode == 0, packed.stderr
+    assert "packed 8 latents samples (seg 8)" in packed.stdout
+    result = cli("main.py", ["--name", "lat", "--base", TINY, "--train", "--accelerator", "cpu", "--logdir", "logs",
+                             "data.params.shards=[latents]", f"model.params.ckpt_path={tiny_model_dir}",
+                             "lightning.trainer.max_steps=3", "lightning.callbacks.image_every_n_steps=0",
+                             "lightning.export_on_end=false"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "done: step 3, 12 images at" in result.stdout
