@@ -18,6 +18,7 @@ shards. A sample with a missing or unreadable file is named and left out.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ import tarfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +130,7 @@ def read_samples(items: Sequence[tuple[int, PairRecord]], workers: int) -> Itera
     if workers <= 1:
         yield from map(read_image_sample, items)
         return
-    with get_context("spawn").Pool(workers) as pool:
+    with Pool(workers) as pool:  # the platform default: fork on Linux starts in milliseconds
         yield from pool.imap(read_image_sample, items, chunksize=16)
 
 
@@ -155,42 +156,43 @@ class RollingShards:
 
     def __init__(self, out: Path, shard_size: int, stats: ShardStats):
         self.out, self.shard_size, self.stats = out, shard_size, stats
-        self._file = self._writer = self._atomic = None
+        self._files: contextlib.ExitStack | None = None  # the open shard: its atomic temp path and file
+        self._writer: wds.TarWriter | None = None
         self._offsets: list[int] = []
+
+    @property
+    def name(self) -> str:
+        return SHARD_PATTERN.format(len(self.stats.shards))
 
     def add(self, sample: PackedSample) -> None:
         size = sample.tar_bytes
         if self._writer is not None and tar_file_bytes(self._offsets[-1] + size) > self.shard_size:
             self.close()
         if self._writer is None:
-            self._open()
+            self._files = contextlib.ExitStack()
+            tmp = self._files.enter_context(atomic_path(self.out / self.name))
+            stream = self._files.enter_context(open(tmp, "wb"))
+            self._writer = wds.TarWriter(stream, user="", group="", mode=0o444, mtime=0, encoder=False)
+            self._offsets = [0]
         key = f"{self.stats.samples + len(self._offsets) - 1:08d}"
         self._writer.write({"__key__": key, **sample.members})
         self._offsets.append(self._offsets[-1] + size)
         self.stats.counts[f"{sample.task}/{sample.dataset}"] += 1
 
-    def _open(self) -> None:
-        name = SHARD_PATTERN.format(len(self.stats.shards))
-        self._atomic = atomic_path(self.out / name)
-        self._file = open(self._atomic.__enter__(), "wb")  # noqa: SIM115 -- closed in close()
-        self._writer = wds.TarWriter(self._file, user="", group="", mode=0o444, mtime=0, encoder=False)
-        self._offsets = [0]
-
     def close(self) -> None:
+        """Finish the open shard: end blocks, rename into place, record it."""
         if self._writer is None:
             return
         self._writer.close()
-        self._file.close()
-        self._atomic.__exit__(None, None, None)
-        name = SHARD_PATTERN.format(len(self.stats.shards))
-        self.stats.shards.append({"name": name, "samples": len(self._offsets) - 1,
-                                  "bytes": (self.out / name).stat().st_size, "offsets": self._offsets})
+        self._files.close()
+        self.stats.shards.append({"name": self.name, "samples": len(self._offsets) - 1,
+                                  "bytes": (self.out / self.name).stat().st_size, "offsets": self._offsets})
         self._writer = None
 
-    def abort(self) -> None:
+    def abort(self, error: BaseException) -> None:
+        """Drop the open shard's temporary file."""
         if self._writer is not None:
-            self._file.close()
-            self._atomic.__exit__(RuntimeError, RuntimeError("aborted"), None)
+            self._files.__exit__(type(error), error, error.__traceback__)
             self._writer = None
 
 
@@ -207,8 +209,8 @@ def write_shards(samples: Iterable[PackedSample | str], out: Path, shard_size: i
             else:
                 shards.add(sample)
         shards.close()
-    except BaseException:
-        shards.abort()
+    except BaseException as e:
+        shards.abort(e)
         raise
     return stats
 

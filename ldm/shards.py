@@ -127,25 +127,24 @@ class ShardsDataset(IterableDataset):
     # ---- decoding --------------------------------------------------------------------------------
 
     def decode(self, sample: dict[str, Any], flip: bool) -> dict[str, Any]:
-        name = f"{sample['__url__']}:{sample['__key__']}"
         if self.shard_set.kind == "latents":
-            return self.decode_latents(sample, name, flip)
+            return self.decode_latents(sample, flip)
+        name = f"{sample['__url__']}:{sample['__key__']}"
         prompt = json.loads(sample["prompt.json"])["edit"]
         pair = [to_model_range(decode_image(sample[ext], f"{name}.{ext}", self.resolution)) for ext in ("jpg", "png")]
         if flip:  # both, or the answer would not match the input
             pair = [image.flip(-1) for image in pair]
         return {"input": pair[0], "target": pair[1], "prompt": prompt, "key": sample["__key__"]}
 
-    def decode_latents(self, sample: dict[str, Any], name: str, flip: bool) -> dict[str, Any]:
+    def decode_latents(self, sample: dict[str, Any], flip: bool) -> dict[str, Any]:
         latents = np.load(io.BytesIO(sample["latents.npy"]), allow_pickle=False)
         meta = json.loads(sample["json"])
-        view = latents[1 if flip and len(latents) > 1 else 0]
+        view = latents[1 if flip and len(latents) > 1 else 0]  # the mirrored orientation, encoded as such
         folder = sample["__folder__"]
+        root, index = self.shard_set.roots[folder], self.shard_set.indexes[folder]
         if folder not in self._text:
-            root, index = self.shard_set.roots[folder], self.shard_set.indexes[folder]
             self._text[folder] = np.load(root / index["text_embeddings"], mmap_mode="r")
-        item = {name: torch.from_numpy(np.array(view[i])) for i, name in enumerate(("input_mode", "target_mean",
-                                                                                    "target_std"))}
+        item = {array: torch.from_numpy(np.array(view[i])) for i, array in enumerate(index["arrays"])}
         item["text_embedding"] = torch.from_numpy(np.array(self._text[folder][meta["prompt"]]))
         item["key"] = sample["__key__"]
         return item
