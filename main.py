@@ -62,6 +62,8 @@ DEFAULTS: dict[str, Any] = {
     }},
     "data": {"params": {
         "pairs": [],                  # pairs folders written by format_dataset.py, pooled
+        "shards": [],                 # instead of pairs: shards folders of dataset_creation/pack_pairs.py, pooled
+        "shuffle_buffer": 1000,       # shards: samples each data-loader worker shuffles among
         "resolution": 256,
         "batch_size": 4,              # per process
         "num_workers": 4,
@@ -276,6 +278,9 @@ def model_params(config=None, **overrides: Any) -> dict[str, Any]:
     return {**params, "seed": source["seed"], **overrides}
 
 
+SHARDS_ONLY_PARAMS = ("shards", "shuffle_buffer")  # data.params that only the shards data module reads
+
+
 def data_params(config=None, **overrides: Any) -> dict[str, Any]:
     """PairsDataModule's keyword arguments: ``data.params`` of ``config`` (DEFAULTS when None) with ``overrides``."""
     source = plain(config) if config is not None else copy.deepcopy(DEFAULTS)
@@ -291,7 +296,16 @@ def build_model(config, components):
 def build_datamodule(config, components):
     from ldm.data import PairsDataModule
 
-    return PairsDataModule(components, **data_params(config))
+    params = data_params(config)
+    shards = {name: params.pop(name) for name in SHARDS_ONLY_PARAMS}
+    if shards["shards"]:  # packed shards replace the pairs folders
+        from ldm.shards import ShardsDataModule
+
+        return ShardsDataModule(
+            list(shards["shards"]), components, resolution=params["resolution"], batch_size=params["batch_size"],
+            num_workers=params["num_workers"], flip=params["flip"], shuffle_buffer=shards["shuffle_buffer"],
+            seed=config.seed, preview_pairs=list(params["preview_pairs"]), preview_count=params["preview_count"])
+    return PairsDataModule(components, **params)
 
 
 def device_settings(args: argparse.Namespace, trainer_cfg: dict[str, Any]) -> dict[str, Any]:
@@ -360,8 +374,12 @@ def train(args: argparse.Namespace) -> int:
                          else Path(args.base[0]).stem if args.base else None)
     if not name:
         raise UsageError("--name is required (the run folder is <logdir>/<timestamp>_<name>)")
-    if not config.data.params.pairs:
-        raise UsageError("no training pairs: set data.params.pairs in the config or as data.params.pairs=[dir]")
+    if not config.data.params.pairs and not config.data.params.shards:
+        raise UsageError("no training pairs: set data.params.pairs in the config or as data.params.pairs=[dir]"
+                         " (or data.params.shards=[dir] for packed shards)")
+    if config.data.params.shards and config.data.params.cache_latents:
+        raise UsageError("data.params.cache_latents is for pairs folders; pack latent shards instead "
+                         "(dataset_creation/pack_pairs.py --latents)")
     check_trainable(config)
     check_schedule(config)  # before the run folder is made: a bad config leaves nothing behind
     run_dir, resume_ckpt = resolve_run(args, name)

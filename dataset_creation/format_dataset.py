@@ -32,8 +32,8 @@ from dataset_creation.writer import (
     write_pairs,
 )
 from instructcv.cli import EXIT_OK, EXIT_PARTIAL, UsageError, run
-from tasks import parse_tasks
 from instructcv.pairs import METADATA_FILE, RECORD_FILE, SEEDS_FILE
+from tasks import parse_tasks
 
 EXAMPLES = """\
 examples:

@@ -152,12 +152,10 @@ def _encode_shard(records: list[PairSample], stamps: list[list[int]], components
             continue
         rows_np = rows.numpy()
         for o in range(n_orient):  # orientation 1: the flipped pair, encoded (not the flipped latents)
-            pair = [images, targets] if o == 0 else [images.flip(-1), targets.flip(-1)]
-            posterior = vae.encode(torch.cat(pair).to(device=device, dtype=vae.dtype)).latent_dist
-            n = len(rows)
-            arrays["input_mode"][rows_np, o] = posterior.mode()[:n].float().cpu().numpy()
-            arrays["target_mean"][rows_np, o] = posterior.mean[n:].float().cpu().numpy()
-            arrays["target_std"][rows_np, o] = posterior.std[n:].float().cpu().numpy()
+            pair = (images, targets) if o == 0 else (images.flip(-1), targets.flip(-1))
+            latents = encode_pair_latents(vae, *pair, device)
+            for name in _ARRAYS:
+                arrays[name][rows_np, o] = latents[name]
         for row, prompt in zip(rows.tolist(), batch_prompts, strict=True):
             prompts[row] = prompt
 
@@ -166,9 +164,7 @@ def _encode_shard(records: list[PairSample], stamps: list[list[int]], components
     dim = text_encoder.config.hidden_size
     text = open_memmap(out / "text_embeddings.npy", mode="w+", dtype=np.float16,
                        shape=(len(distinct), components.tokenizer.model_max_length, dim))
-    for start in range(0, len(distinct), 64):
-        ids = tokenize(components.tokenizer, distinct[start:start + 64]).to(device)
-        text[start:start + len(ids)] = text_encoder(ids)[0].float().cpu().numpy()
+    text[:] = embed_prompts(components, distinct, device)
     np.save(out / "prompt_index.npy", np.array([prompt_ids.get(p, -1) for p in prompts], dtype=np.int32))
     for array in (*arrays.values(), text):
         array.flush()
@@ -298,3 +294,27 @@ class CachedPairsDataset(Dataset):
         item["key"] = self.cache.keys[index]
         return item
 
+
+# ---- encoding shared with dataset_creation/shard_latents.py (latent shards) ---------------------
+
+
+@torch.no_grad()
+def encode_pair_latents(vae, images: torch.Tensor, targets: torch.Tensor,
+                        device: torch.device | str) -> dict[str, np.ndarray]:
+    """The cached arrays of a batch of pairs (images in [-1, 1]): input mode, target mean and std, unscaled."""
+    posterior = vae.encode(torch.cat([images, targets]).to(device=device, dtype=vae.dtype)).latent_dist
+    n = len(images)
+    return {"input_mode": posterior.mode()[:n].float().cpu().numpy(),
+            "target_mean": posterior.mean[n:].float().cpu().numpy(),
+            "target_std": posterior.std[n:].float().cpu().numpy()}
+
+
+@torch.no_grad()
+def embed_prompts(components, prompts: Sequence[str], device: torch.device | str) -> np.ndarray:
+    """CLIP embeddings ``(P, 77, D)`` float32 of ``prompts``, 64 at a time."""
+    dim = components.text_encoder.config.hidden_size
+    out = np.zeros((len(prompts), components.tokenizer.model_max_length, dim), np.float32)
+    for start in range(0, len(prompts), 64):
+        ids = tokenize(components.tokenizer, list(prompts[start:start + 64])).to(device)
+        out[start:start + len(ids)] = components.text_encoder(ids)[0].float().cpu().numpy()
+    return out

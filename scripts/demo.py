@@ -29,9 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import tasks  # noqa: E402
 from instructcv.cli import UsageError, run  # noqa: E402
 from instructcv.io import write_json  # noqa: E402
-import tasks  # noqa: E402
 from instructcv.pairs import PairSample, read_index  # noqa: E402
 
 DATASETS = ("coco", "ade20k", "pets", "nyuv2")

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
-
-from dataset_creation.synthetic.shapes import appearance
 
 from dataset_creation.synthetic.scene import (
     ADE_LABEL,
@@ -19,7 +16,7 @@ from dataset_creation.synthetic.scene import (
     place,
     prune,
 )
-
+from dataset_creation.synthetic.shapes import appearance
 
 # ---- ADE20K scenes (stuff regions plus things, every pixel labelled) ---------------------------------------
 

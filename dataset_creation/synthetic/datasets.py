@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from dataset_creation.synthetic.ade20k_classes import object_info_150_text
+from dataset_creation.synthetic.ade_scene import compose_ade
 from dataset_creation.synthetic.classes import (
     CALTECH_DRAWN,
     COCO_CATEGORIES,
@@ -34,8 +35,6 @@ from dataset_creation.synthetic.depth import (
     sensor_holes,
     sunrgbd_encode,
 )
-from dataset_creation.synthetic.ade_scene import compose_ade
-from dataset_creation.synthetic.scene import compose_objects, compose_pet, compose_single
 from dataset_creation.synthetic.files import (
     DatasetWriter,
     Progress,
@@ -54,6 +53,7 @@ from dataset_creation.synthetic.files import (
     uncompressed_rle,
     voc_palette,
 )
+from dataset_creation.synthetic.scene import compose_objects, compose_pet, compose_single
 
 NYU_SIZE = (640, 480)
 
