@@ -14,7 +14,7 @@ __all__ = ["InstructCV", "__version__"]
 
 def __getattr__(name: str):
     if name == "InstructCV":
-        from ldm.inference import InstructCV
+        from ldm.inference import InstructCV  # torch + diffusers (seconds): only when asked for
 
         return InstructCV
     raise AttributeError(f"module 'instructcv' has no attribute {name!r}")

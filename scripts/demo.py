@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import tasks  # noqa: E402
+from evaluation.report import metrics_lines  # noqa: E402
 from instructcv.cli import UsageError, run  # noqa: E402
 from instructcv.io import write_json  # noqa: E402
 from instructcv.pairs import PairSample, read_index  # noqa: E402
@@ -255,8 +256,6 @@ def run_stage(stage: Stage, number: int, total: int, out: Path) -> None:
 
 def summary(out: Path) -> str:
     """The metrics of every task and dataset, and where the demo's results are."""
-    from evaluation.report import metrics_lines
-
     metrics = json.loads((out / "eval" / "metrics.json").read_text())
     run = out / "runs" / "model"
     logs = sorted((run / "csv").glob("*/metrics.csv"))

@@ -39,6 +39,8 @@ def _tag_paths(monkeypatch):
         return img
 
     monkeypatch.setattr(images, "load_rgb", load_rgb)
+    for cli in ("detection.det", "segmentation.seg", "depth.depth"):  # the CLIs import it at module level
+        monkeypatch.setattr(f"baselines.{cli}.load_rgb", load_rgb)
 
 
 # ---------------------------------------------------------------------------------------------- common

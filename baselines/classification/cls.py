@@ -17,6 +17,20 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the project importable without installing it
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from baselines.classification import models
+from baselines.classification.data import DEFAULT_ROOTS, READERS, load_split
+from baselines.classification.scoring import top1_metrics
+from baselines.common import (
+    REPO_ROOT,
+    Skipped,
+    Timer,
+    default_result_path,
+    prepare,
+    resolve_model,
+    run_meta,
+    run_name,
+    write_result,
+)
 from instructcv.cli import UsageError, run, setup_logging
 
 log = logging.getLogger("baselines.cls")
@@ -40,8 +54,6 @@ split) is saved under --ckpt_dir/best as safetensors; only that checkpoint is sc
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from baselines.classification.data import DEFAULT_ROOTS
-
     p = argparse.ArgumentParser(
         prog="cls.py", description=__doc__.splitlines()[0], epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -72,21 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
 
-    from baselines.classification import models
-    from baselines.classification.data import DEFAULT_ROOTS, READERS, load_split
-    from baselines.classification.scoring import top1_metrics
+    # the training loop imports torch (seconds): here, so that --help stays fast
     from baselines.classification.train import LoopConfig, default_workers, fine_tune, predict
-    from baselines.common import (
-        REPO_ROOT,
-        Skipped,
-        Timer,
-        default_result_path,
-        prepare,
-        resolve_model,
-        run_meta,
-        run_name,
-        write_result,
-    )
 
     timer = Timer()
     if args.steps < 0:

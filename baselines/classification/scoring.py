@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 
+from tasks import get_task
+
 
 def top1_metrics(probs: np.ndarray, items: Sequence[tuple[Path, int]], classes: Sequence[str],
                  dataset: str) -> dict[str, Any]:
     """Metrics dict of ``probs`` (N, C) against the labels of ``items``: ``accuracy`` (top-1, percent)
     and ``n``, the number of (image, class) queries, N x C, as the metric counts them."""
-    from tasks import get_task
-
     metric = get_task("cls").new_metric(dataset)
     predicted = probs.argmax(axis=1) if len(probs) else np.zeros(0, np.int64)
     for row, (path, label) in enumerate(items):

@@ -11,6 +11,9 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
+from tqdm.auto import tqdm
+
 if __package__ in (None, ""):  # run as a script: make the project importable without installing it
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -24,7 +27,11 @@ from baselines.common import (
     run_name,
     write_result,
 )
+from baselines.eval_data import eval_images, load_truth
+from dataset_creation.readers.base import SampleError
 from instructcv.cli import UsageError, run, setup_logging
+from instructcv.images import ImageReadError, load_rgb
+from tasks import get_task
 
 log = logging.getLogger("baselines.depth")
 
@@ -65,14 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
 
-    import numpy as np
-    from tqdm.auto import tqdm
-
+    # the model module imports torch (seconds): here, so that --help stays fast
     from baselines.depth.models import ALIASES, FAMILY_OF_ALIAS, align_to_ground_truth, load_depth_model
-    from baselines.eval_data import eval_images, load_truth
-    from dataset_creation.readers.base import SampleError
-    from instructcv.images import ImageReadError, load_rgb
-    from tasks import get_task
 
     timer = Timer()
     family = FAMILY_OF_ALIAS.get(args.model)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from baselines.common import HubModel, ModelSource, autocast, load_pretrained
+from instructcv.cli import UsageError
 
 ALIASES: dict[str, HubModel] = {
     "dpt": HubModel("Intel/dpt-large", "DPT-Large (MiDaS 3.0, relative)"),
@@ -137,8 +138,6 @@ def load_depth_model(source: ModelSource, *, family: str | None = None, output: 
         model, processor, kind = build_tiny(fam, seed)
     else:
         from transformers import AutoConfig, AutoImageProcessor, AutoModelForDepthEstimation
-
-        from instructcv.cli import UsageError
 
         config = load_pretrained(AutoConfig, source)
         try:

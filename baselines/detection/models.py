@@ -21,6 +21,7 @@ from PIL import Image
 
 from baselines.common import HubModel, ModelSource, autocast, load_pretrained
 from baselines.detection.class_maps import COCO_CLASSES
+from instructcv.cli import UsageError
 
 ALIASES: dict[str, HubModel] = {
     "detr": HubModel("facebook/detr-resnet-50", "DETR R50 (COCO)", revision="no_timm"),
@@ -116,8 +117,6 @@ def load_detector(source: ModelSource, *, family: str | None = None, seed: int =
         model, processor = build_tiny(fam, seed)
         return Detector(model, processor, fam, dict(model.config.id2label))
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForObjectDetection
-
-    from instructcv.cli import UsageError
 
     config = load_pretrained(AutoConfig, source)
     try:

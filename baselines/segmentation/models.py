@@ -24,6 +24,7 @@ from PIL import Image
 
 from baselines.common import HubModel, ModelSource, autocast, load_pretrained
 from dataset_creation.readers.ade20k import ADE20K_CLASSES
+from instructcv.cli import UsageError
 
 ALIASES: dict[str, HubModel] = {
     "segformer": HubModel("nvidia/segformer-b5-finetuned-ade-640-640", "SegFormer-B5 (ADE20K, 640)"),
@@ -184,8 +185,6 @@ def load_segmenter(source: ModelSource, *, family: str | None = None, short_side
     try:
         fam = _family_of(config.model_type)
     except ValueError as e:
-        from instructcv.cli import UsageError
-
         raise UsageError(f"{source.location}: {e}") from None
     auto = AutoModelForSemanticSegmentation if fam == "segformer" else AutoModelForUniversalSegmentation
     model = load_pretrained(auto, source)

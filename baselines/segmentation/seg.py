@@ -11,6 +11,9 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
+from tqdm.auto import tqdm
+
 if __package__ in (None, ""):  # run as a script: make the project importable without installing it
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -24,7 +27,12 @@ from baselines.common import (
     run_name,
     write_result,
 )
+from baselines.eval_data import eval_images, load_truth
+from baselines.segmentation import class_maps
+from dataset_creation.readers.base import SampleError
 from instructcv.cli import UsageError, run, setup_logging
+from instructcv.images import ImageReadError, load_rgb
+from tasks import get_task
 
 log = logging.getLogger("baselines.seg")
 
@@ -67,15 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
 
-    import numpy as np
-    from tqdm.auto import tqdm
-
-    from baselines.eval_data import eval_images, load_truth
-    from baselines.segmentation import class_maps
+    # the model module imports torch (seconds): here, so that --help stays fast
     from baselines.segmentation.models import ALIASES, FAMILIES, load_segmenter
-    from dataset_creation.readers.base import SampleError
-    from instructcv.images import ImageReadError, load_rgb
-    from tasks import get_task
 
     timer = Timer()
     if args.tiny and args.model not in FAMILIES:
