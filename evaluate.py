@@ -21,7 +21,15 @@ try:  # run as a script from anywhere, with or without the package installed
 except ImportError:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from evaluation import protocols, report
+from evaluation.answers import AnswerCache, answer_index
+from evaluation.pairs import read_pairs
+from evaluation.queries import build_queries
+from evaluation.scoring import score_queries
+from evaluation.table import markdown, write_table
 from instructcv.cli import EXIT_OK, EXIT_PARTIAL, UsageError, run, setup_logging
+from instructcv.io import write_json
+from tasks import parse_names, parse_tasks
 
 EXAMPLES = """\
 examples:
@@ -190,8 +198,6 @@ def meta_path(out: Path) -> Path:
 
 
 def run_table(args: argparse.Namespace) -> int:
-    from evaluation.table import markdown, write_table
-
     table, written = write_table(args.table, args.out)
     for path, reason in table.skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
@@ -214,7 +220,7 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 
 def _settings(args: argparse.Namespace) -> dict:
-    from ldm.sampling import DEFAULT_SCHEDULER
+    from ldm.sampling import DEFAULT_SCHEDULER  # torch: seconds, not for --help or scoring answer images
 
     ckpt = Path(args.ckpt).expanduser()
     model = str(ckpt.resolve()) if ckpt.exists() else args.ckpt
@@ -225,8 +231,7 @@ def _settings(args: argparse.Namespace) -> dict:
 
 def answer_with_model(args: argparse.Namespace, queries: list[dict], out: Path) -> tuple[Path, object, dict]:
     """Fill the answers cache for ``queries`` with ``--ckpt``; (cache folder, Generation, meta entries)."""
-    from evaluation.answers import AnswerCache, answer_index
-    from evaluation.inference import generate_answers, load_model
+    from evaluation.inference import generate_answers, load_model  # diffusers: seconds, only to run a model
 
     cache = AnswerCache(Path(args.predictions) if args.predictions else out.with_name(out.stem + "_answers"))
     settings = _settings(args)
@@ -260,7 +265,6 @@ def answer_with_model(args: argparse.Namespace, queries: list[dict], out: Path) 
 
 def describe_run(args: argparse.Namespace, qs, result, predictions: Path, problems: list[str]) -> dict:
     """The ``.meta.json`` content: what was scored, how, and everything that went wrong."""
-    from evaluation import protocols
 
     absent_scored = qs.n_absent - result.absent_unscored
     return {
@@ -283,7 +287,6 @@ def describe_run(args: argparse.Namespace, qs, result, predictions: Path, proble
 
 def print_report(qs, result, generation, problems: list[str], out: Path, seconds: float) -> None:
     """Metrics table and notes on stdout, problems on stderr, then the one-line summary."""
-    from evaluation import report
 
     lines = report.metrics_lines(result.metrics)
     lines += report.original_lines(result.metrics)
@@ -308,13 +311,6 @@ def print_report(qs, result, generation, problems: list[str], out: Path, seconds
 
 
 def run_evaluation(args: argparse.Namespace) -> int:
-    from evaluation.answers import answer_index
-    from evaluation.pairs import read_pairs
-    from evaluation.queries import build_queries
-    from evaluation.scoring import score_queries
-    from instructcv.io import write_json
-    from tasks import parse_names, parse_tasks
-
     start = time.perf_counter()
     if not args.pairs:
         raise UsageError("--pairs is required (or --table to merge result files)")

@@ -40,7 +40,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from dataset_creation.shard_latents import pack_latents  # noqa: E402
+from dataset_creation.shards import pack_images  # noqa: E402
 from instructcv import pairs  # noqa: E402
+from instructcv.pairs import scan_pairs  # noqa: E402
+from ldm.components import build_random_components  # noqa: E402
+from ldm.data import PairsDataset  # noqa: E402
+from ldm.latent_cache import encode_pair_latents  # noqa: E402
+from ldm.shard_reader import open_shards  # noqa: E402
+from ldm.shards import ShardsDataset  # noqa: E402
 
 MICRO_VAE = {"vae": {"block_out_channels": [4, 4, 4, 4], "layers_per_block": 1, "norm_num_groups": 2,
                      "mid_block_add_attention": False,
@@ -105,10 +113,6 @@ def loaders(args: argparse.Namespace, pairs: Path, shards: Path, latents: Path, 
     """A fresh one-epoch batch iterator per source (single process: every open is counted here)."""
     from torch.utils.data import DataLoader
 
-    from instructcv.pairs import scan_pairs
-    from ldm.data import PairsDataset
-    from ldm.shard_reader import open_shards
-    from ldm.shards import ShardsDataset
 
     def pairs_epoch():
         records, _ = scan_pairs([pairs])
@@ -154,10 +158,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from dataset_creation.shard_latents import pack_latents
-    from dataset_creation.shards import pack_images
-    from ldm.components import build_random_components
-    from ldm.latent_cache import encode_pair_latents
 
     torch.set_num_threads(args.threads)
     work = Path(args.work)
