@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import tasks  # noqa: E402
-from evaluation.report import metrics_lines  # noqa: E402
+from evaluation.report import fmt, metrics_lines  # noqa: E402
 from instructcv.cli import UsageError, run  # noqa: E402
 from instructcv.io import write_json  # noqa: E402
 from instructcv.pairs import PairSample, read_index  # noqa: E402
@@ -150,8 +150,9 @@ def instruction(tag: str) -> str:
     return tasks.task(tag).templates["fixed"][0]
 
 
-def held_out_queries(pairs_eval: Path, count: int) -> dict[str, tuple[dict[str, str], list[Path]]]:
-    """Per task: the --class/--positive/--negative of its instruction and up to ``count`` held-out inputs.
+def held_out_queries(pairs_eval: Path, count: int) -> dict[str, tuple[dict[str, str], list[Path], list[str]]]:
+    """Per task: the --class/--positive/--negative of its instruction, up to ``count`` held-out inputs and
+    the pairs sample of each.
 
     Tasks whose instruction names a class ask about the class most often present in the synthetic
     COCO held-out split, on images that contain it; the others (depth) take their own held-out frames.
@@ -166,8 +167,11 @@ def held_out_queries(pairs_eval: Path, count: int) -> dict[str, tuple[dict[str, 
     for tag in tasks.TAGS:
         asks_class = "%" in instruction(tag)
         mine = [r for r in (present if asks_class else rows) if r["task"] == tag and (not asks_class or r["class"] == name)]
-        images = sorted({_input(pairs_eval, r) for r in mine})
-        out[tag] = (fill if asks_class else {}, images[:count])
+        by_input: dict[Path, str] = {}
+        for r in mine:
+            by_input.setdefault(_input(pairs_eval, r), r["sample"])
+        images = sorted(by_input)[:count]
+        out[tag] = (fill if asks_class else {}, images, [by_input[i] for i in images])
     return out
 
 
@@ -180,7 +184,7 @@ def answer_stage(args: argparse.Namespace, out: Path) -> Stage:
     model = out / "runs" / "model"
     commands, copies = [], []
     queries = held_out_queries(out / "pairs" / "eval", args.answers)
-    for task, (fill, images) in queries.items():
+    for task, (fill, images, _samples) in queries.items():
         folder = out / "held_out" / task
         copies += [(image, folder / image.name) for image in images]
         options = [f"--{k}={v}" for k, v in fill.items()]
@@ -199,6 +203,18 @@ def evaluation_stage(args: argparse.Namespace, out: Path) -> Stage:
                          *(["--quiet"] if args.no_progress else [])),
                   python("evaluate.py", "--table", metrics, "--out", out / "eval" / "table")],
                  [out / "eval"])
+
+
+def summary_stage(args: argparse.Namespace, out: Path) -> Stage:
+    """Chance scores of trivial answers, and summary.png: one held-out answer per task, read back."""
+    queries = held_out_queries(out / "pairs" / "eval", args.answers)
+    shown = [f"{task}={samples[0]}" for task, (_fill, _images, samples) in queries.items() if samples]
+    colors = next(([f["positive"], f["negative"]] for f, _i, _s in queries.values() if "positive" in f), [])
+    return Stage("summary", "scoring trivial answers (chance) and drawing summary.png",
+                 [python("scripts/demo_summary.py", "--pairs", out / "pairs" / "eval", "--train",
+                         out / "pairs" / "train", "--answers", out / "answers", "--out", out, "--seed", args.seed,
+                         *(["--colors", *colors] if colors else []), "--show", *shown)],
+                 [out / "summary.png", out / "eval" / "chance.json"])
 
 
 # ---- running them --------------------------------------------------------------------------------
@@ -237,7 +253,7 @@ def run_stage(stage: Stage, number: int, total: int, out: Path) -> None:
     stamp.unlink(missing_ok=True)
     if previous is not None or not stage.resumable:
         for path in stage.outputs:
-            shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     for source, destination in stage.copies:
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, destination)
@@ -254,13 +270,31 @@ def run_stage(stage: Stage, number: int, total: int, out: Path) -> None:
     print(f"    finished in {time.perf_counter() - start:.0f} s", flush=True)
 
 
+def with_chance(lines: list[str], chance: dict[str, dict[str, dict]]) -> list[str]:
+    """The metrics lines, each followed by the score of the best trivial answer for its task and dataset."""
+    width = max(map(len, lines))
+    out = []
+    for line in lines:
+        task, dataset = (line.split() + ["", ""])[:2]
+        best = chance.get(task, {}).get(dataset)
+        if line.startswith("task "):
+            line = f"{line:<{width}}   | chance: the best answer that ignores the image"
+        elif best:
+            value = "-" if best["value"] is None else fmt(best["value"], task, best["metric"])
+            line = f"{line:<{width}}   | chance {best['metric']} {value} ({best['answer']})"
+        out.append(line)
+    return out
+
+
 def summary(out: Path) -> str:
     """The metrics of every task and dataset, and where the demo's results are."""
     metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    chance = json.loads((out / "eval" / "chance.json").read_text())
     run = out / "runs" / "model"
     logs = sorted((run / "csv").glob("*/metrics.csv"))
     lines = ["", "==> InstructCV demo: standard metrics on the held-out synthetic pairs", "",
-             *metrics_lines(metrics), "",
+             *with_chance(metrics_lines(metrics), chance), "",
+             f"one answer per task, read back:        {out / 'summary.png'}",
              f"paper-style table:                     {out / 'eval' / 'table.md'} (.csv, .png)",
              f"answer images (with decoded results):  {out / 'answers'}/<task>/",
              f"evaluation answers and metrics:        {out / 'eval'}/",
@@ -279,13 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     stages = data_stages(args, out) + training_stages(args, out)
-    total = len(stages) + 2
+    total = len(stages) + 3
     upstream = ""
     try:
         for number, stage in enumerate(stages, 1):
             stage.key = upstream = stage_key(stage, upstream)
             run_stage(stage, number, total, out)
-        for number, make in enumerate((answer_stage, evaluation_stage), len(stages) + 1):
+        for number, make in enumerate((answer_stage, evaluation_stage, summary_stage), len(stages) + 1):
             stage = make(args, out)  # built now: they read the pairs the stages above wrote
             stage.key = upstream = stage_key(stage, upstream)
             run_stage(stage, number, total, out)
