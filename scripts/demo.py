@@ -36,6 +36,7 @@ from instructcv.io import write_json  # noqa: E402
 from instructcv.pairs import PairSample, read_index  # noqa: E402
 
 DATASETS = ("coco", "ade20k", "pets", "nyuv2")
+COCO_NEGATIVES = 2  # absent classes asked per synthetic COCO image (format_dataset.py --neg_per_image)
 STAMPS = ".stages"  # <out>/.stages/<stage>.json: the key a finished stage ran with
 
 
@@ -72,6 +73,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="autoencoder training steps (default: configs/demo_vae.yaml's)")
     p.add_argument("--num-train", type=int, default=120, help="synthetic training images per dataset (120)")
     p.add_argument("--num-eval", type=int, default=10, help="synthetic held-out images per dataset (10)")
+    p.add_argument("--pets-breeds", type=int, default=4, choices=range(2, 9), metavar="N",
+                   help="synthetic Pets breeds (4, the most distinct looks; 2-8): a few classes with many images "
+                        "each, so that a model trained for minutes can learn presence")
     p.add_argument("--size", type=int, default=128,
                    help="long side of the synthetic photos in pixels (128; the model sees 64); NYUv2 frames stay 640x480")
     p.add_argument("--prompts", choices=("fixed", "rephrased"), default="fixed",
@@ -108,17 +112,21 @@ def data_stages(args: argparse.Namespace, out: Path) -> list[Stage]:
     quiet = ["--no-progress"] if args.no_progress else []
     raw = out / "raw"
     roots = [raw / d for d in DATASETS]
-    pairs = ["--tasks", *tasks.TAGS, "--data_root", *roots, "--seed", args.seed, "--prompts", args.prompts, "--workers", 2,
+    pairs = ["--tasks", *tasks.TAGS, "--seed", args.seed, "--prompts", args.prompts, "--workers", 2,
              *(["--no_progress"] if args.no_progress else [])]
+    # COCO images hold one to three classes, each asked as present: two absent classes per image keep its
+    # presence queries near half (44-46 %) and chance at 50 %; Pets asks one breed present, one absent
+    by_negatives = [[*pairs, "--data_root", raw / "coco", "--neg_per_image", COCO_NEGATIVES],
+                    [*pairs, "--data_root", *[r for r in roots if r.name != "coco"], "--neg_from", "listed"]]
     return [
         Stage("data", "writing synthetic raw datasets in the COCO, ADE20K, Pets and NYUv2 formats",
               [python("dataset_creation/synthetic.py", "--out", raw, "--datasets", *DATASETS,
                       "--num-train", args.num_train, "--num-eval", args.num_eval, "--size", args.size,
-                      "--seed", args.seed, *quiet)], [raw], resumable=True),
+                      "--pets-breeds", args.pets_breeds, "--seed", args.seed, *quiet)], [raw], resumable=True),
         Stage("pairs", "building instruction/answer pairs: training split and held-out split",
-              [python("dataset_creation/format_dataset.py", "--save_root", out / "pairs" / "train", *pairs),
-               python("dataset_creation/format_dataset.py", "--save_root", out / "pairs" / "eval", *pairs,
-                      "--split", "eval")], [out / "pairs"], resumable=True),
+              [python("dataset_creation/format_dataset.py", "--save_root", out / "pairs" / split, *options,
+                      *(["--split", "eval"] if split == "eval" else []))
+               for split in ("train", "eval") for options in by_negatives], [out / "pairs"], resumable=True),
     ]
 
 
