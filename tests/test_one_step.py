@@ -186,3 +186,20 @@ def test_one_step_checkpoint_answers_through_edit_cli_evaluate_and_app(run, pair
     source = tmp_path / "eval" / seg["sample"] / f"{seg['stem']}_0.jpg"
     (direct,) = model([source], seg["edit"], resolution=64, progress=False)
     assert np.array_equal(np.asarray(Image.open(answers / f"{seg['sample']}.png")), np.asarray(direct))
+
+
+def test_the_demo_trains_answers_and_scores_a_one_step_model(tmp_path):
+    """`make demo DEMO_ARGS="--model-config configs/demo_one_step.yaml"` runs end to end with a one-step UNet."""
+    from test_demo import SMALL, make_demo
+
+    out = tmp_path / "demo"
+    result = make_demo(out, f"{SMALL} --model-config configs/demo_one_step.yaml")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    ckpt = torch.load(out / "runs" / "model" / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    assert ckpt["instructcv"]["objective"] == "one_step"
+    assert ckpt["instructcv"]["config"]["model"]["params"]["one_step_loss"] == "l1"
+    first = torch.load(out / "runs" / "autoencoder" / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    assert first["instructcv"]["objective"] == "diffusion"  # the autoencoder stage is the diffusion demo's
+    assert "ignored" in result.stdout + result.stderr  # --sampling-steps / --cfg-* say they do nothing here
+    metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    assert set(metrics) == {"det", "seg", "cls", "depes"}
