@@ -80,10 +80,10 @@ def test_unknown_objective_or_loss_is_a_usage_error_before_any_run_folder(tmp_pa
 def test_one_step_model_overfits_8_pairs_to_decodable_masks(tmp_path, pairs):
     """The tiny model (its autoencoder trained alongside) answers its 8 training pairs with masks of IoU >= 90 %."""
     comps = build_random_components("tiny", seed=0, overrides=FAST_TINY)
-    model = InstructCVModel(comps, lr=2e-3, use_ema=False, trainable=("unet", "vae"), objective="one_step",
+    model = InstructCVModel(comps, lr=3e-3, use_ema=False, trainable=("unet", "vae"), objective="one_step",
                             decoder_loss_weight=1.0, cond_drop_prob=0.0)
     data = PairsDataModule([pairs], comps, resolution=64, batch_size=8, num_workers=0, flip=False)
-    trainer = pl.Trainer(accelerator="cpu", max_steps=200, logger=False, enable_checkpointing=False,
+    trainer = pl.Trainer(accelerator="cpu", max_steps=150, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                          limit_val_batches=0)
     trainer.fit(model, datamodule=data)
