@@ -85,7 +85,7 @@ def run_cpu(images_of, device: str = "cpu", quick: bool = False) -> bool:
     print("\none-step vs 100-step two-way guidance, same architecture, batch 1")
     ok = True
     for dtype in ("fp32", "bf16"):
-        one, many = measure("tiny", device, dtype, 64, 1, images_of(4, 64), full_run=True, repeats=2)
+        one, many = measure("tiny", device, dtype, 64, 1, images_of(2, 64), full_run=True)
         ok = report(f"tiny, 64 px, {dtype}", one, many, None) and ok
     if quick:
         return ok

@@ -14,9 +14,9 @@ sampler for dense prediction. InstructCV's one-step objective is theirs with an 
   keeps a zero weight at zero), so the answer is unchanged -- but the UNet now ignores whatever start latent
   it is given, so diffusers' pipeline, which always starts from seeded noise, gives our answer for any seed;
 - **loss** ``one_step_loss`` on the predicted latent against the target latent (``mse``, or ``l1``:
-  the conditional median, which commits to one of two possible answers where the mean blends them -- see
-  ``commit`` in README), plus optionally ``decoder_loss_weight`` x the same loss on the image the VAE
-  decoder makes of it (E2E-FT trains through the decoder);
+  the conditional median, which in theory commits to one of two possible answers where the mean blends
+  them; on the demo it did not, see README), plus optionally ``decoder_loss_weight`` x the same loss on
+  the image the VAE decoder makes of it (E2E-FT trains through the decoder);
 - **export** (``export_scheduler``): DDIM with ``prediction_type="sample"``, trailing spacing and
   ``set_alpha_to_one``, so a 1-step pipeline call computes ``1 * x0_pred + 0 * eps``: exactly the UNet's output.
 """

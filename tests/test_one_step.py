@@ -197,7 +197,7 @@ def test_the_demo_trains_answers_and_scores_a_one_step_model(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     ckpt = torch.load(out / "runs" / "model" / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert ckpt["instructcv"]["objective"] == "one_step"
-    assert ckpt["instructcv"]["config"]["model"]["params"]["one_step_loss"] == "l1"
+    assert ckpt["instructcv"]["config"]["model"]["params"]["one_step_loss"] == "mse"
     first = torch.load(out / "runs" / "autoencoder" / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert first["instructcv"]["objective"] == "diffusion"  # the autoencoder stage is the diffusion demo's
     assert "ignored" in result.stdout + result.stderr  # --sampling-steps / --cfg-* say they do nothing here
