@@ -1,4 +1,4 @@
-"""Answers/s of a one-step model vs the same architecture answering with 100 guided steps (bench_infer.py --part one_step).
+"""Answers/s of a one-step model vs the same architecture with 100 guided steps (bench_infer.py --part one_step).
 
 Both models are the very same modules (random weights); only ``components.objective`` differs, so the
 comparison is one UNet call vs 100 guided steps (300 UNet rows), with the same VAE encode/decode and text
@@ -32,7 +32,8 @@ def _models(architecture: str, device: str, dtype: str):
     from ldm.inference import InstructCV
 
     components = build_random_components(architecture, seed=0)
-    one = InstructCV.from_components(dataclasses.replace(components, objective="one_step"), device=device, dtype=dtype)
+    one_step = dataclasses.replace(components, objective="one_step")  # the same modules
+    one = InstructCV.from_components(one_step, device=device, dtype=dtype)
     return one, InstructCV.from_components(components, device=device, dtype=dtype)
 
 

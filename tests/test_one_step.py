@@ -67,7 +67,8 @@ def iou(answer: Image.Image, target: np.ndarray) -> float:
 
 def test_unknown_objective_or_loss_is_a_usage_error_before_any_run_folder(tmp_path, pairs, monkeypatch):
     monkeypatch.delenv(main_py.RUN_DIR_ENV, raising=False)
-    base = ["--name", "x", "--base", TINY, "--train", "--logdir", str(tmp_path / "logs"), f"data.params.pairs=[{pairs}]"]
+    base = ["--name", "x", "--base", TINY, "--train", "--logdir", str(tmp_path / "logs"),
+            f"data.params.pairs=[{pairs}]"]
     with pytest.raises(UsageError, match="objective 'bogus'.*diffusion, one_step"):
         main_py.main([*base, "model.params.objective=bogus"])
     with pytest.raises(UsageError, match="one-step loss 'l3'"):
@@ -132,7 +133,8 @@ def test_checkpoint_records_the_objective_and_the_export_reproduces_in_diffusers
 
 
 def test_fine_tuning_a_diffusion_model_into_one_step_starts_from_its_weights(tiny_model_dir):
-    config = main_py.load_config([TINY], [f"model.params.ckpt_path={tiny_model_dir}", "model.params.objective=one_step"])
+    config = main_py.load_config([TINY], [f"model.params.ckpt_path={tiny_model_dir}",
+                                          "model.params.objective=one_step"])
     components = main_py.build_components(config, None, allow_unsafe_pickle=False)
     model = main_py.build_model(config, components)
     source = load_components(tiny_model_dir)
@@ -198,7 +200,8 @@ def test_the_demo_trains_answers_and_scores_a_one_step_model(tmp_path):
     ckpt = torch.load(out / "runs" / "model" / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
     assert ckpt["instructcv"]["objective"] == "one_step"
     assert ckpt["instructcv"]["config"]["model"]["params"]["one_step_loss"] == "mse"
-    first = torch.load(out / "runs" / "autoencoder" / "checkpoints" / "last.ckpt", weights_only=True, map_location="cpu")
+    first = torch.load(out / "runs" / "autoencoder" / "checkpoints" / "last.ckpt", weights_only=True,
+                       map_location="cpu")
     assert first["instructcv"]["objective"] == "diffusion"  # the autoencoder stage is the diffusion demo's
     assert "ignored" in result.stdout + result.stderr  # --sampling-steps / --cfg-* say they do nothing here
     metrics = json.loads((out / "eval" / "metrics.json").read_text())
