@@ -154,7 +154,9 @@ def build_ui(demo: Demo, *, default_steps: int = 100, title: str = "InstructCV")
                                          elem_id="instruction")
                 gr.Examples(examples=[[x] for x in EXAMPLE_INSTRUCTIONS], inputs=[instruction],
                             label="Example instructions (one per task)")
-                with gr.Accordion("Sampling", open=True):
+                one_step = getattr(demo.model, "objective", "diffusion") == "one_step"
+                with gr.Accordion("Sampling (ignored: this model answers in one step)" if one_step else "Sampling",
+                                  open=not one_step):
                     steps = gr.Slider(1, demo.max_steps, value=default_steps, step=1, label="Steps")
                     cfg_text = gr.Slider(1.0, 15.0, value=7.5, step=0.1, label="Text guidance scale")
                     cfg_image = gr.Slider(0.5, 5.0, value=1.5, step=0.05, label="Image guidance scale")

@@ -59,6 +59,9 @@ DEFAULTS: dict[str, Any] = {
         "trainable": ["unet"],        # also vae (first stage: reconstruction + KL) and/or text_encoder
         "vae_kl_weight": 1.0e-6,      # KL weight per latent value against the reconstruction MSE (trainable vae)
         "scale_by_std": False,        # set the VAE's scaling_factor from the first batch (a VAE trained here)
+        "objective": "diffusion",     # diffusion (a sampler answers) | one_step (one UNet call, ldm/one_step.py)
+        "one_step_loss": "mse",       # one_step: mse | l1 (the median: commits to one of two possible answers)
+        "decoder_loss_weight": 0.0,   # one_step: + this x the same loss on the VAE-decoded answer (E2E-FT)
     }},
     "data": {"params": {
         "pairs": [],                  # pairs folders written by format_dataset.py, pooled
@@ -287,6 +290,21 @@ def data_params(config=None, **overrides: Any) -> dict[str, Any]:
     return {**source["data"]["params"], **overrides}
 
 
+def check_objective(config) -> None:
+    """model.params.objective / one_step_loss are known names and decoder_loss_weight is not negative."""
+    from ldm.one_step import check_loss
+    from ldm.one_step import check_objective as known_objective
+
+    p = config.model.params
+    try:
+        known_objective(p.objective)
+        check_loss(p.one_step_loss)
+    except ValueError as e:
+        raise UsageError(f"model.params: {e}") from None
+    if p.decoder_loss_weight < 0:
+        raise UsageError(f"model.params.decoder_loss_weight={p.decoder_loss_weight}: must not be negative")
+
+
 def build_model(config, components):
     from ldm.model import InstructCVModel
 
@@ -382,6 +400,7 @@ def train(args: argparse.Namespace) -> int:
                          "(dataset_creation/pack_pairs.py --latents)")
     check_trainable(config)
     check_schedule(config)  # before the run folder is made: a bad config leaves nothing behind
+    check_objective(config)
     run_dir, resume_ckpt = resolve_run(args, name)
     launch = timestamp()
     while (run_dir / "csv" / launch).exists():  # two launches within a second (tests)

@@ -8,6 +8,9 @@ Parts:
   tiny  tiny random model, 64 px, 20 steps, 16 images; ours at batch 1 and 8   (seconds)
   full  SD v1.5 architecture, random weights, 256 px, 10 steps, 4 images, fp32 and bf16   (minutes on CPU)
   gpu   with a CUDA device: UNet it/s at 512 px (guided step = 3 UNet rows) and seconds per 100-step answer
+  one_step  answers/s of a one-step model vs 100-step guidance, same architecture (benchmarks/one_step_speed.py):
+        tiny (64 px) and SD v1.5 size (256 px, 100 steps extrapolated) on CPU in fp32 and bf16; with CUDA
+        also 512 px at batch 1 and 16 in bf16 + SDPA
 
 Targets: ours >= diffusers at batch 1; >= 2x at batch 8 (tiny); bf16 >= 1.5x fp32 at full size on CPU.
 
@@ -15,6 +18,7 @@ Examples:
   .venv/bin/python benchmarks/bench_infer.py --quick --threads 1   # tiny part only, one run each (~3 min)
   .venv/bin/python benchmarks/bench_infer.py --threads 1           # tiny + full size (CPU: ~30 min on 2 cores)
   .venv/bin/python benchmarks/bench_infer.py --part gpu --device cuda
+  .venv/bin/python benchmarks/bench_infer.py --part one_step --threads 2   # CPU ~10 min on 2 cores; + GPU rows
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
+
+import one_step_speed  # noqa: E402  (benchmarks/, beside this script)
 
 INSTRUCTION = "Segment the cat."
 SEED = 0
@@ -265,7 +271,7 @@ def part_gpu(compile_unet: bool) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny part only, one timing each")
-    parser.add_argument("--part", choices=["tiny", "full", "gpu", "all"], default="all")
+    parser.add_argument("--part", choices=["tiny", "full", "gpu", "one_step", "all"], default="all")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (tiny and full parts)")
     parser.add_argument("--full-images", type=int, default=4)
     parser.add_argument("--full-steps", type=int, default=10)
@@ -290,6 +296,9 @@ def main() -> int:
         ok = part_full(args.device, args.full_images, args.full_steps, args.full_batched) and ok
     if args.part == "gpu" or (args.part == "all" and torch.cuda.is_available() and not args.quick):
         ok = part_gpu(args.compile) and ok
+    if args.part in ("one_step", "all"):
+        ok = one_step_speed.run_cpu(_images, args.device, quick=args.quick) and ok
+        ok = one_step_speed.run_gpu(_images) and ok
     print("\nall targets met" if ok else "\nsome targets missed")
     return 0 if ok else 1
 

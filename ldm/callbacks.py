@@ -31,8 +31,9 @@ from pytorch_lightning.callbacks import Callback, TQDMProgressBar
 
 from instructcv.io import atomic_path, save_image, write_json
 from instructcv.pairs import PairSample, read_prompt
+from ldm import one_step
 from ldm.batch import load_pair_images, to_model_range
-from ldm.preview import sample_answers
+from ldm.preview import encode_prompts, sample_answers
 
 log = logging.getLogger(__name__)
 
@@ -180,10 +181,15 @@ class ImageLogger(Callback):
         was_training = unet.training
         unet.eval()
         try:
-            answers = sample_answers(
-                unet, components.vae, components.text_encoder, components.tokenizer, components.scheduler_config,
-                images, [p[2] for p in self._pairs], steps=self.steps, cfg_text=self.cfg_text,
-                cfg_image=self.cfg_image, generator=torch.Generator().manual_seed(self.seed))
+            if components.objective == "one_step":
+                text = encode_prompts(components.text_encoder, components.tokenizer, [p[2] for p in self._pairs],
+                                      unet.device)
+                answers = one_step.answer_images(components, images, text)
+            else:
+                answers = sample_answers(
+                    unet, components.vae, components.text_encoder, components.tokenizer, components.scheduler_config,
+                    images, [p[2] for p in self._pairs], steps=self.steps, cfg_text=self.cfg_text,
+                    cfg_image=self.cfg_image, generator=torch.Generator().manual_seed(self.seed))
         finally:
             unet.train(was_training)
         answers = ((answers.float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)

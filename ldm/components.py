@@ -85,6 +85,7 @@ class SDComponents:
     text_encoder: CLIPTextModel
     tokenizer: CLIPTokenizer
     scheduler_config: dict[str, Any] = field(default_factory=lambda: dict(DDPM_SCHEDULE))
+    objective: str = "diffusion"  # how the UNet answers: a sampler, or one call (one_step: ldm/one_step.py)
 
     @property
     def vae_scale_factor(self) -> int:

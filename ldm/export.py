@@ -1,8 +1,10 @@
 """Write trained components as a diffusers folder that ``StableDiffusionInstructPix2PixPipeline`` opens as is.
 
 The folder holds the (EMA) UNet, VAE, text encoder, tokenizer and an Euler-ancestral scheduler with the
-training betas; no safety checker. It is written beside the destination and renamed into place, so a
-half-written export never appears and re-exporting replaces the old one.
+training betas; no safety checker. A one-step model (ldm/one_step.py) gets instead the DDIM scheduler that
+makes a 1-step pipeline call return the UNet's answer; ``instructcv.json`` records the objective either way.
+It is written beside the destination and renamed into place, so a half-written export never appears and
+re-exporting replaces the old one.
 """
 
 from __future__ import annotations
@@ -15,16 +17,21 @@ from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionInstructPi
 
 from ldm.components import SDComponents
 from ldm.loading import load_components
+from ldm.one_step import export_scheduler, write_model_info
 
 
 def build_pipeline(components: SDComponents) -> StableDiffusionInstructPix2PixPipeline:
     """The diffusers InstructPix2Pix pipeline around ``components`` (Euler ancestral, training betas)."""
+    if components.objective == "one_step":
+        scheduler = export_scheduler(components.scheduler_config)
+    else:
+        scheduler = EulerAncestralDiscreteScheduler.from_config(components.scheduler_config)
     return StableDiffusionInstructPix2PixPipeline(
         vae=components.vae,
         text_encoder=components.text_encoder,
         tokenizer=components.tokenizer,
         unet=components.unet,
-        scheduler=EulerAncestralDiscreteScheduler.from_config(components.scheduler_config),
+        scheduler=scheduler,
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
@@ -40,6 +47,7 @@ def export_diffusers(components: SDComponents, out_dir: str | os.PathLike) -> Pa
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         build_pipeline(components).save_pretrained(tmp, safe_serialization=True)
+        write_model_info(tmp, components.objective, components.scheduler_config)
         if out_dir.exists():
             os.rename(out_dir, old)
         os.rename(tmp, out_dir)

@@ -8,7 +8,8 @@
 
 What happens to each image: it is resized by the InstructPix2Pix rule (long side to ``resolution``,
 both sides multiples of 64, Lanczos), encoded by the VAE (posterior mode, unscaled), denoised with
-two-way classifier-free guidance (``ldm.sampling``), decoded, and resized back to its original size.
+two-way classifier-free guidance (``ldm.sampling``) -- or, for a one-step model, answered by one UNet
+call (``ldm.one_step``; steps and guidance then do nothing) -- decoded, and resized back to its original size.
 Images whose processed shapes agree go through the UNet together, ``batch_size`` at a time; each
 image has its own ``torch.Generator`` seeded with ``seed``, so an image's answer does not depend on
 the batch it lands in, and equals what diffusers' ``StableDiffusionInstructPix2PixPipeline`` gives
@@ -27,6 +28,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from instructcv.images import load_rgb
+from ldm import one_step
 from ldm.components import SDComponents
 from ldm.sampling import DEFAULT_SCHEDULER, make_scheduler, sample
 
@@ -44,6 +46,7 @@ DTYPES: dict[str, torch.dtype] = {
 }
 MULTIPLE = 64  # InstructPix2Pix keeps both sides multiples of 64
 MAX_PROMPT_CACHE = 256
+SAMPLING_DEFAULTS = (100, 7.5, 1.5)  # steps, cfg_text, cfg_image of __call__ and generate (the paper's)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -149,6 +152,12 @@ class InstructCV:
             components.vae.to(memory_format=torch.channels_last)
         self.image_processor = VaeImageProcessor(vae_scale_factor=components.vae_scale_factor)
         self._prompt_cache: dict[str, torch.Tensor] = {}
+        self._noted_ignored = False
+
+    @property
+    def objective(self) -> str:
+        """``diffusion`` (a guided sampler answers) or ``one_step`` (one UNet call), as the checkpoint says."""
+        return self.components.objective
 
     # -- construction -------------------------------------------------------------------------------
 
@@ -266,6 +275,8 @@ class InstructCV:
                 raise ValueError("the instruction is empty; say what to do, e.g. 'Segment the cat.'")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if not self._noted_ignored:
+            self._noted_ignored = one_step.note_ignored(self.objective, steps, cfg_text, cfg_image, SAMPLING_DEFAULTS)
 
         # Keep only the resized copy of each image (the original may be a 40-megapixel photo).
         fitted: list[Image.Image] = []
@@ -340,23 +351,27 @@ class InstructCV:
         with torch.inference_mode():
             pixels = self.image_processor.preprocess(images).to(device=self.device, dtype=self.dtype)
             image_latents = c.vae.encode(pixels).latent_dist.mode()
-            latents = sample(
-                c.unet,
-                make_scheduler(self._scheduler, c.scheduler_config),
-                image_latents,
-                text_embeds,
-                uncond_embeds,
-                generators,
-                steps=steps,
-                cfg_text=cfg_text,
-                cfg_image=cfg_image,
-            )
+            if self.objective == "one_step":  # one UNet call: no scheduler, no guidance, no noise
+                latents = one_step.predict_latents(c.unet, image_latents, text_embeds)
+            else:
+                latents = sample(
+                    c.unet,
+                    make_scheduler(self._scheduler, c.scheduler_config),
+                    image_latents,
+                    text_embeds,
+                    uncond_embeds,
+                    generators,
+                    steps=steps,
+                    cfg_text=cfg_text,
+                    cfg_image=cfg_image,
+                )
             decoded = c.vae.decode((latents / c.vae.config.scaling_factor).to(self.dtype), return_dict=False)[0]
             return self.image_processor.postprocess(decoded, output_type="pil")
 
     def __repr__(self) -> str:
         n = sum(p.numel() for p in self.components.unet.parameters())
-        return f"InstructCV(unet={n / 1e6:.1f}M params, device={self.device}, dtype={self.dtype}, scheduler={self._scheduler!r})"
+        answers = "one step" if self.objective == "one_step" else f"scheduler={self._scheduler!r}"
+        return f"InstructCV(unet={n / 1e6:.1f}M params, device={self.device}, dtype={self.dtype}, {answers})"
 
 
 __all__ = ["InstructCV", "fit_image", "processed_size", "resolve_device", "resolve_dtype"]

@@ -38,6 +38,7 @@ from ldm.components import (
     load_tokenizer,
     widen_conv_in,
 )
+from ldm.one_step import read_model_info
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +170,8 @@ def components_from_main_checkpoint(checkpoint: dict[str, Any], use_ema: bool = 
     vae = _with_weights(lambda: AutoencoderKL(**arch["vae"]), _strip(state, VAE_PREFIX), "VAE")
     text_encoder = _text_encoder_with_weights(arch["text_encoder"], _strip(state, TEXT_ENCODER_PREFIX))
     scheduler_config = {**DDPM_SCHEDULE, **info.get("scheduler_config", {})}
-    return SDComponents(unet, vae, text_encoder, load_tokenizer(), scheduler_config)
+    objective = info.get("objective", "diffusion")  # checkpoints from before one-step models: diffusion
+    return SDComponents(unet, vae, text_encoder, load_tokenizer(), scheduler_config, objective)
 
 
 def components_from_original(
@@ -246,7 +248,13 @@ def _from_diffusers(location: str, local_only: bool) -> SDComponents:
     except (OSError, ValueError) as e:
         raise CheckpointError(f"{location}: cannot load diffusers model ({_first_line(e)})") from None
     unet = widen_conv_in(unet.float(), UNET_IN_CHANNELS)
-    return SDComponents(unet, vae.float(), text_encoder.float(), tokenizer, scheduler_config)
+    try:  # an InstructCV export says how it answers, and keeps the training schedule its scheduler lacks
+        info = read_model_info(location) if local_only else {}
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
+    scheduler_config.update(info.get("scheduler_config", {}))
+    return SDComponents(unet, vae.float(), text_encoder.float(), tokenizer, scheduler_config,
+                        info.get("objective", "diffusion"))
 
 
 def _from_hub(repo_id: str) -> SDComponents:

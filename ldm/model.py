@@ -9,6 +9,9 @@ One training step (``diffusion_loss``):
 3. DDPM noise at a uniform timestep (diffusers ``DDPMScheduler.add_noise``), MSE against the schedule's
    ``prediction_type`` target (``prediction_target``: SD v1.5's epsilon, or v_prediction / sample).
 
+With ``objective="one_step"`` step 3 is instead one UNet call from a zero latent at t=999 that regresses
+the answer latent itself (ldm/one_step.py: the choices and their sources).
+
 By default only the UNet trains (AdamW); its EMA copy (ldm/ema.py) is updated after every optimiser
 step. A model trained from scratch (the demo) needs what SD v1.5 brings ready-made: ``trainable``
 also takes ``vae`` (the first stage: reconstruction MSE plus ``vae_kl_weight`` x KL on both images of
@@ -33,6 +36,7 @@ from ldm.batch import tokenize
 from ldm.components import SDComponents, architecture_of
 from ldm.ema import EMA
 from ldm.loading import CHECKPOINT_FORMAT, CHECKPOINT_INFO_KEY
+from ldm.one_step import check_loss, check_objective, detach_start_latent, one_step_loss
 
 TRAINABLE_PARTS = ("unet", "vae", "text_encoder")
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")  # the schedule's prediction_type: the UNet's target
@@ -83,11 +87,18 @@ class InstructCVModel(pl.LightningModule):
         vae_kl_weight: float,
         scale_by_std: bool,
         seed: int,
+        objective: str,
+        one_step_loss: str,
+        decoder_loss_weight: float,
         config: dict[str, Any] | None = None,
     ):
         super().__init__()
         self.trainable = trainable_parts(trainable)
+        self.objective = check_objective(objective)
+        self.one_step_loss, self.decoder_loss_weight = check_loss(one_step_loss), decoder_loss_weight
         self.unet = components.unet
+        if self.objective == "one_step":  # before the EMA copies it: the start latent is ignored from now on
+            detach_start_latent(self.unet)
         self.vae = components.vae
         self.text_encoder = components.text_encoder
         for name in TRAINABLE_PARTS:
@@ -116,7 +127,8 @@ class InstructCVModel(pl.LightningModule):
     def components(self) -> SDComponents:
         """The trained components with the EMA UNet when there is one (for sampling and export)."""
         unet = self.ema.model if self.ema is not None else self.unet
-        return SDComponents(unet, self.vae, self.text_encoder, self.tokenizer, dict(self.scheduler_config))
+        return SDComponents(unet, self.vae, self.text_encoder, self.tokenizer, dict(self.scheduler_config),
+                            self.objective)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -182,12 +194,18 @@ class InstructCVModel(pl.LightningModule):
         kl = posterior.kl().mean() / posterior.mean[0].numel()
         return F.mse_loss(reconstruction.float(), images.float()) + self.vae_kl_weight * kl
 
+    def drop_conditions(self, image_latents: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Classifier-free-guidance dropout (``cfg_dropout_masks``): empty text / zero image latent per sample."""
+        b = image_latents.shape[0]
+        u = torch.rand(b, generator=self.generator(), device=self.device)
+        drop_text, drop_image = cfg_dropout_masks(u, self.cond_drop_prob)
+        text = torch.where(drop_text[:, None, None], self.empty_text_embedding().to(text.dtype), text)
+        return image_latents * (~drop_image)[:, None, None, None].to(image_latents.dtype), text
+
     def diffusion_loss(self, image_latents: torch.Tensor, target_latents: torch.Tensor,
                        text: torch.Tensor) -> torch.Tensor:
         g, b = self.generator(), target_latents.shape[0]
-        drop_text, drop_image = cfg_dropout_masks(torch.rand(b, generator=g, device=self.device), self.cond_drop_prob)
-        text = torch.where(drop_text[:, None, None], self.empty_text_embedding().to(text.dtype), text)
-        image_latents = image_latents * (~drop_image)[:, None, None, None].to(image_latents.dtype)
+        image_latents, text = self.drop_conditions(image_latents, text)
 
         noise = torch.randn(target_latents.shape, generator=g, device=self.device, dtype=target_latents.dtype)
         timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (b,), generator=g,
@@ -218,7 +236,12 @@ class InstructCVModel(pl.LightningModule):
             images = torch.cat([batch["input"], batch["target"]]).to(self.device, self.vae.dtype)
             posterior = self.vae.encode(images).latent_dist
             losses["vae_loss"] = self.autoencoder_loss(images, posterior)
-        if "unet" in self.trainable:
+        if "unet" in self.trainable and self.objective == "one_step":
+            image_latents, target_latents, text = self.batch_latents(batch, posterior)
+            image_latents, text = self.drop_conditions(image_latents, text)
+            losses.update(one_step_loss(self.unet, self.vae, image_latents, target_latents, text, batch.get("target"),
+                                        loss=self.one_step_loss, decoder_loss_weight=self.decoder_loss_weight))
+        elif "unet" in self.trainable:
             losses["diffusion_loss"] = self.diffusion_loss(*self.batch_latents(batch, posterior))
         loss = sum(losses.values())
         n = len(batch["key"])
@@ -281,6 +304,7 @@ class InstructCVModel(pl.LightningModule):
             "architecture": self.architecture,
             "scheduler_config": dict(self.scheduler_config),
             "config": self.config,
+            "objective": self.objective,
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

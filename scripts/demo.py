@@ -89,6 +89,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--config", default="configs/demo.yaml", help="model and training config (configs/demo.yaml)")
     p.add_argument("--vae-config", default="configs/demo_vae.yaml",
                    help="autoencoder stage config, merged over --config (configs/demo_vae.yaml)")
+    p.add_argument("--model-config", default=None, metavar="YAML",
+                   help="UNet stage only: merged over --config, e.g. configs/demo_one_step.yaml (a one-step model; "
+                        "the autoencoder stage is unchanged)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     for name in ("steps", "num_train", "num_eval", "answers", "sampling_steps"):
@@ -96,7 +99,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     if args.vae_steps is not None and args.vae_steps < 1:
         raise UsageError("--vae-steps must be at least 1")
-    for name in ("config", "vae_config"):
+    for name in ("config", "vae_config", "model_config"):
+        if getattr(args, name) is None:
+            continue
         if not (ROOT / getattr(args, name)).is_file() and not Path(getattr(args, name)).is_file():
             raise UsageError(f"--{name.replace('_', '-')} {getattr(args, name)}: no such config file")
     return args
@@ -137,12 +142,13 @@ def training_stages(args: argparse.Namespace, out: Path) -> list[Stage]:
     if args.no_progress:
         common.append("lightning.trainer.enable_progress_bar=false")
     vae_run, model_run = out / "runs" / "autoencoder", out / "runs" / "model"
+    model_config = [args.model_config] if args.model_config else []
     return [
         Stage("autoencoder", "training the autoencoder (stage 1: reconstruction of both images of every pair)",
               [python("main.py", "--name", "demo_autoencoder", "--base", args.config, args.vae_config,
                       *common, *vae_steps)], [vae_run], env={"INSTRUCTCV_RUN_DIR": str(vae_run)}),
         Stage("model", "training the UNet on the pairs (stage 2: the autoencoder stays fixed)",
-              [python("main.py", "--name", "demo", "--base", args.config, *common,
+              [python("main.py", "--name", "demo", "--base", args.config, *model_config, *common,
                       f"lightning.trainer.max_steps={args.steps}", f"model.params.ckpt_path={vae_run}")],
               [model_run], env={"INSTRUCTCV_RUN_DIR": str(model_run)}),
     ]

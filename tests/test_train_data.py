@@ -39,7 +39,8 @@ def new_model(components, **params) -> InstructCVModel:
 
 def new_datamodule(components, pairs: list, **params) -> PairsDataModule:
     """A PairsDataModule over ``pairs`` with main.py's DEFAULTS and ``params`` on top."""
-    return PairsDataModule(components, **main_py.data_params(pairs=[str(p) for p in pairs], **params))
+    params = main_py.data_params(pairs=[str(p) for p in pairs], **params)
+    return PairsDataModule(components, **{k: v for k, v in params.items() if k not in main_py.SHARDS_ONLY_PARAMS})
 
 
 def write_pairs(root: Path, n: int = 24, size: int = 64, seed: int = 0) -> Path:
