@@ -89,7 +89,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--config", default="configs/demo.yaml", help="model and training config (configs/demo.yaml)")
     p.add_argument("--vae-config", default="configs/demo_vae.yaml",
                    help="autoencoder stage config, merged over --config (configs/demo_vae.yaml)")
-    p.add_argument("--model-config", default=None, metavar="YAML",
+    p.add_argument("--model-config", default="configs/demo_one_step.yaml", metavar="YAML",
                    help="UNet stage only: merged over --config, e.g. configs/demo_one_step.yaml (a one-step model; "
                         "the autoencoder stage is unchanged)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
