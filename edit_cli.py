@@ -137,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     edit = fill_placeholders(args.edit, args.class_name, args.positive, args.negative)
     if not edit:
         raise UsageError("--edit is empty; write the instruction, e.g. --edit \"Segment the cat.\"")
-    if _parse(edit).reason.startswith("unknown colour"):  # a colour no model was taught, no decoder reads
-        raise UsageError(f"--edit: {_parse(edit).reason}")
+    reason = parse(edit).reason
+    if reason.startswith("unknown colour"):  # a colour no model was taught, no decoder reads
+        raise UsageError(f"--edit: {reason}")
 
     input_path, output = Path(args.input), Path(args.output)
     if input_path.is_dir() and output.resolve() == input_path.resolve():
@@ -194,12 +195,6 @@ def main(argv: list[str] | None = None) -> int:
         parts.append(f"{len(failed)} skipped")
     print(", ".join(parts) + f" -> {output}", file=sys.stderr)
     return EXIT_PARTIAL if failed else 0
-
-
-def _parse(edit: str):
-    from ldm.answers import parse
-
-    return parse(edit)
 
 
 def _decoded(parsed, stem: Path) -> list[Path]:

@@ -28,6 +28,7 @@ from typing import Any
 
 from instructcv.cli import UsageError, run, setup_logging
 from instructcv.io import write_text
+from ldm import RUN_CHECKPOINT  # the package alone: light (the model code is ldm.training, imported by train)
 
 # The ldm.* imports sit inside the functions that use them: ldm loads torch, Lightning and diffusers
 # (about 5 s), which --help and a bad command line should not wait for.
@@ -180,8 +181,6 @@ def newest_run(logdir: Path, name: str) -> Path | None:
 
 def resolve_run(args: argparse.Namespace, name: str) -> tuple[Path, Path | None]:
     """(run folder, checkpoint to resume from or None) from --resume, --logdir and INSTRUCTCV_RUN_DIR."""
-    from ldm.loading import RUN_CHECKPOINT
-
     logdir = Path(args.logdir)
     pinned = os.environ.get(RUN_DIR_ENV)
     if args.resume == "auto":
@@ -210,64 +209,6 @@ def timestamp() -> str:
 # ---- building the pieces -----------------------------------------------------------------------
 
 
-def build_components(config, resume_ckpt: Path | None, allow_unsafe_pickle: bool):
-    """Random shapes when resuming (Lightning restores the weights), else ckpt_path or a random architecture."""
-    from ldm.components import build_random_components
-    from ldm.loading import CHECKPOINT_INFO_KEY, is_main_checkpoint, load_components, read_checkpoint
-
-    params = config.model.params
-    schedule = check_schedule(config)
-    if resume_ckpt is not None:
-        checkpoint = read_checkpoint(resume_ckpt)  # memory-mapped: only the small entries are read
-        if not is_main_checkpoint(checkpoint):
-            raise UsageError(f"{resume_ckpt}: not a main.py checkpoint; use model.params.ckpt_path to start from it")
-        info = checkpoint[CHECKPOINT_INFO_KEY]
-        components = build_random_components(info["architecture"], seed=config.seed)
-        components.scheduler_config = dict(info["scheduler_config"])
-        return components
-    if params.ckpt_path:
-        components = load_components(params.ckpt_path, use_ema=params.init_from_ema,
-                                     allow_unsafe_pickle=allow_unsafe_pickle or params.allow_unsafe_pickle)
-    else:
-        components = build_random_components(params.architecture, seed=config.seed,
-                                             overrides=plain(params.architecture_overrides))
-    components.scheduler_config.update(schedule)
-    return components
-
-
-def check_schedule(config) -> dict[str, Any]:
-    """model.params.scheduler_overrides: training-schedule keys only, and a prediction_type the model knows."""
-    from ldm.components import DDPM_SCHEDULE
-    from ldm.model import PREDICTION_TYPES
-
-    schedule = plain(config.model.params.scheduler_overrides)
-    unknown = sorted(set(schedule) - set(DDPM_SCHEDULE))
-    if unknown:
-        raise UsageError(f"model.params.scheduler_overrides: unknown {', '.join(unknown)}; "
-                         f"the training schedule has {', '.join(DDPM_SCHEDULE)}")
-    if schedule.get("prediction_type", "epsilon") not in PREDICTION_TYPES:
-        raise UsageError(f"model.params.scheduler_overrides.prediction_type={schedule['prediction_type']}: "
-                         f"one of {', '.join(PREDICTION_TYPES)}")
-    return schedule
-
-
-def check_trainable(config) -> None:
-    """model.params.trainable names known parts, and the latent cache only goes with a frozen VAE and text encoder."""
-    from ldm.model import trainable_parts
-
-    trainable = list(config.model.params.trainable)
-    try:
-        trainable_parts(trainable)
-    except ValueError as e:
-        raise UsageError(f"model.params.trainable={trainable}: {e}") from None
-    trained_encoders = [p for p in ("vae", "text_encoder") if p in trainable]
-    if config.data.params.cache_latents and trained_encoders:
-        raise UsageError(f"data.params.cache_latents=true needs a frozen VAE and text encoder, but "
-                         f"model.params.trainable lists {' and '.join(trained_encoders)}")
-    if config.model.params.scale_by_std and "vae" in trainable:
-        raise UsageError("model.params.scale_by_std fits the scale of a frozen VAE; train the VAE in an earlier run")
-
-
 # model.params entries that say how the weights load (build_components); the others are InstructCVModel's
 LOADING_PARAMS = ("ckpt_path", "architecture", "architecture_overrides", "scheduler_overrides", "init_from_ema",
                   "allow_unsafe_pickle")  # fmt: skip
@@ -288,42 +229,6 @@ def data_params(config=None, **overrides: Any) -> dict[str, Any]:
     """PairsDataModule's keyword arguments: ``data.params`` of ``config`` (DEFAULTS when None) with ``overrides``."""
     source = plain(config) if config is not None else copy.deepcopy(DEFAULTS)
     return {**source["data"]["params"], **overrides}
-
-
-def check_objective(config) -> None:
-    """model.params.objective / one_step_loss are known names and decoder_loss_weight is not negative."""
-    from ldm.one_step import check_loss
-    from ldm.one_step import check_objective as known_objective
-
-    p = config.model.params
-    try:
-        known_objective(p.objective)
-        check_loss(p.one_step_loss)
-    except ValueError as e:
-        raise UsageError(f"model.params: {e}") from None
-    if p.decoder_loss_weight < 0:
-        raise UsageError(f"model.params.decoder_loss_weight={p.decoder_loss_weight}: must not be negative")
-
-
-def build_model(config, components):
-    from ldm.model import InstructCVModel
-
-    return InstructCVModel(components, config=plain(config), **model_params(config))
-
-
-def build_datamodule(config, components):
-    from ldm.data import PairsDataModule
-
-    params = data_params(config)
-    shards = {name: params.pop(name) for name in SHARDS_ONLY_PARAMS}
-    if shards["shards"]:  # packed shards replace the pairs folders
-        from ldm.shards import ShardsDataModule
-
-        return ShardsDataModule(
-            list(shards["shards"]), components, resolution=params["resolution"], batch_size=params["batch_size"],
-            num_workers=params["num_workers"], flip=params["flip"], shuffle_buffer=shards["shuffle_buffer"],
-            seed=config.seed, preview_pairs=list(params["preview_pairs"]), preview_count=params["preview_count"])
-    return PairsDataModule(components, **params)
 
 
 def device_settings(args: argparse.Namespace, trainer_cfg: dict[str, Any]) -> dict[str, Any]:
@@ -365,20 +270,11 @@ def device_settings(args: argparse.Namespace, trainer_cfg: dict[str, Any]) -> di
 def train(args: argparse.Namespace) -> int:
     import pytorch_lightning as pl
     import torch
-    from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+    from pytorch_lightning.callbacks import ModelCheckpoint
     from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
     from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-    from ldm.callbacks import (
-        AtomicCheckpointIO,
-        ImageLogger,
-        LastCheckpoint,
-        ProgressBar,
-        Throughput,
-        WeightsAgreement,
-    )
-    from ldm.export import export_diffusers
-    from ldm.loading import RUN_CHECKPOINT
+    from ldm import training  # torch, diffusers and Lightning: seconds, so not at the top (--help)
 
     # the frozen VAE/text encoder are in eval mode on purpose; Lightning warns about exactly that
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
@@ -398,9 +294,7 @@ def train(args: argparse.Namespace) -> int:
     if config.data.params.shards and config.data.params.cache_latents:
         raise UsageError("data.params.cache_latents is for pairs folders; pack latent shards instead "
                          "(dataset_creation/pack_pairs.py --latents)")
-    check_trainable(config)
-    check_schedule(config)  # before the run folder is made: a bad config leaves nothing behind
-    check_objective(config)
+    training.check_config(config)  # before the run folder is made: a bad config leaves nothing behind
     run_dir, resume_ckpt = resolve_run(args, name)
     launch = timestamp()
     while (run_dir / "csv" / launch).exists():  # two launches within a second (tests)
@@ -415,29 +309,13 @@ def train(args: argparse.Namespace) -> int:
     if torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    components = build_components(config, resume_ckpt, args.allow_unsafe_pickle)
-    model = build_model(config, components)
-    datamodule = build_datamodule(config, components)
+    components = training.build_components(config, resume_ckpt, args.allow_unsafe_pickle)
+    model = training.build_model(config, components, model_params(config))
+    datamodule = training.build_datamodule(config, components, data_params(config), SHARDS_ONLY_PARAMS)
 
-    callbacks_cfg = config.lightning.callbacks
     trainer_cfg = plain(config.lightning.trainer)
-    last = LastCheckpoint(run_dir / RUN_CHECKPOINT, every_n_steps=callbacks_cfg.checkpoint_every_n_steps)
-    throughput = Throughput()
-    agreement = WeightsAgreement(run_dir / "rank_checksums.json")
-    callbacks = [last, throughput, LearningRateMonitor(logging_interval="step"), agreement]
-    if trainer_cfg.get("enable_progress_bar", True):  # lightning.trainer.enable_progress_bar=false: quiet logs
-        callbacks.append(ProgressBar())
-    if callbacks_cfg.keep_every_n_steps and callbacks_cfg.keep_checkpoints:
-        callbacks.append(ModelCheckpoint(
-            dirpath=run_dir / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
-            every_n_train_steps=callbacks_cfg.keep_every_n_steps, save_top_k=callbacks_cfg.keep_checkpoints,
-            monitor="step", mode="max", save_last=False))
-    if callbacks_cfg.image_every_n_steps:
-        callbacks.append(ImageLogger(
-            datamodule.preview_records(), run_dir / "images", callbacks_cfg.image_every_n_steps,
-            config.data.params.resolution, steps=callbacks_cfg.image_sampling_steps,
-            cfg_text=callbacks_cfg.image_cfg_text, cfg_image=callbacks_cfg.image_cfg_image, seed=config.seed))
-
+    run = training.run_callbacks(config, run_dir, datamodule, trainer_cfg.get("enable_progress_bar", True))
+    last, throughput, agreement, callbacks = run.last, run.throughput, run.agreement, run.all
     trainer_cfg.setdefault("max_epochs", -1)
     devices = device_settings(args, trainer_cfg)  # takes accelerator/devices/num_nodes/strategy out of trainer_cfg
     try:
@@ -447,7 +325,7 @@ def train(args: argparse.Namespace) -> int:
             logger=[CSVLogger(run_dir, name="csv", version=launch),
                     TensorBoardLogger(run_dir, name="", version="tensorboard", default_hp_metric=False)],
             callbacks=callbacks,
-            plugins=[AtomicCheckpointIO()],
+            plugins=[training.checkpoint_io()],
             enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
             num_sanity_val_steps=0,
             limit_val_batches=0,
@@ -469,7 +347,7 @@ def train(args: argparse.Namespace) -> int:
             result = subprocess.run(["scontrol", "requeue", job], check=False)
             log.info("requeued slurm job %s (exit status %d)", job, result.returncode)
     elif config.lightning.export_on_end:
-        exported = export_diffusers(model.components, run_dir / "export")
+        exported = training.export_run(model.components, run_dir)
     rate = throughput.images / throughput.seconds if throughput.seconds else 0.0
     loss = f"{throughput.last_loss:.4f}" if throughput.last_loss is not None else "n/a"
     how = f"stopped by {last.stopped_by}" if last.stopped_by else "done"
@@ -486,23 +364,22 @@ def train(args: argparse.Namespace) -> int:
 def build_cache(args: argparse.Namespace) -> int:
     import torch
 
-    from ldm.latent_cache import build_latent_cache
+    from ldm import training  # torch, diffusers: seconds, so not at the top (--help)
 
     config = load_config(args.base, args.overrides)
-    components = build_components(config, None, args.allow_unsafe_pickle)
+    components = training.build_components(config, None, args.allow_unsafe_pickle)
     d = config.data.params
-    data = build_datamodule(config, components)
+    data = training.build_datamodule(config, components, data_params(config), SHARDS_ONLY_PARAMS)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     start = time.perf_counter()
-    encoded = build_latent_cache(data.scan(), components, d.resolution, batch_size=d.cache_batch_size,
-                                 device=device, num_workers=d.num_workers, flip=d.flip)
+    encoded = training.build_cache(data, components, d, device)
     print(f"latent cache: {encoded} pairs encoded, {len(data.records)} listed, {len(data.skipped)} skipped "
           f"(missing files), {time.perf_counter() - start:.0f} s on {device}")
     return 2 if data.skipped else 0
 
 
 def export(args: argparse.Namespace) -> int:
-    from ldm.export import export_checkpoint
+    from ldm.export import export_checkpoint  # diffusers: seconds, so not at the top (--help)
 
     if not args.to:
         raise UsageError("--export needs --to <output folder>")

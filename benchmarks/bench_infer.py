@@ -35,10 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
+import one_step_speed  # noqa: E402  (benchmarks/, beside this script)
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-import one_step_speed  # noqa: E402  (benchmarks/, beside this script)
+from ldm.components import build_random_components  # noqa: E402
+from ldm.inference import InstructCV  # noqa: E402
+from ldm.sampling import guided_noise, make_scheduler  # noqa: E402
 
 INSTRUCTION = "Segment the cat."
 SEED = 0
@@ -120,7 +123,6 @@ class _Chunk:
 def _pipeline(model):
     from diffusers import StableDiffusionInstructPix2PixPipeline
 
-    from ldm.sampling import make_scheduler
 
     c = model.components
     pipe = StableDiffusionInstructPix2PixPipeline(
@@ -194,8 +196,6 @@ def _check(label: str, value: float, target: float) -> bool:
 
 
 def part_tiny(device: str, repeats: int) -> bool:
-    from ldm.components import build_random_components
-    from ldm.inference import InstructCV
 
     model = InstructCV.from_components(build_random_components("tiny", seed=0), device=device, dtype="fp32")
     rows = compare(model, _images(16, 64), size=64, steps=20, batches=[1, 8], repeats=repeats)
@@ -208,8 +208,6 @@ def part_tiny(device: str, repeats: int) -> bool:
 
 
 def part_full(device: str, n_images: int, steps: int, batched: bool) -> bool:
-    from ldm.components import build_random_components
-    from ldm.inference import InstructCV
 
     speeds = {}
     ok = True
@@ -230,9 +228,6 @@ def part_full(device: str, n_images: int, steps: int, batched: bool) -> bool:
 
 
 def part_gpu(compile_unet: bool) -> bool:
-    from ldm.components import build_random_components
-    from ldm.inference import InstructCV
-    from ldm.sampling import guided_noise
 
     if not torch.cuda.is_available():
         print("\ngpu part: no CUDA device, skipped")

@@ -18,6 +18,10 @@ import time
 
 import torch
 
+from ldm.components import build_random_components
+from ldm.inference import InstructCV
+from ldm.sampling import guided_noise
+
 INSTRUCTION = "Segment the cat."
 
 
@@ -29,8 +33,6 @@ class Speed:
 
 def _models(architecture: str, device: str, dtype: str):
     """(one-step model, diffusion model) over the same random modules, on ``device`` in ``dtype``."""
-    from ldm.components import build_random_components
-    from ldm.inference import InstructCV
 
     components = build_random_components(architecture, seed=0)
     one_step = dataclasses.replace(components, objective="one_step")  # the same modules
@@ -56,7 +58,6 @@ def _seconds(model, images, steps: int, size: int, batch: int, repeats: int) -> 
 
 def _guided_step_seconds(model, size: int, batch: int, repeats: int = 3) -> float:
     """Best time of one guided sampler step (``ldm.sampling.guided_noise``: 3 UNet rows per image)."""
-    from ldm.sampling import guided_noise
 
     c = model.components
     h = size // c.vae_scale_factor

@@ -31,6 +31,7 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
 from instructcv.cli import UsageError
+from ldm import RUN_CHECKPOINT
 from ldm.components import (
     DDPM_SCHEDULE,
     SD15_CONFIG_DIR,
@@ -49,7 +50,6 @@ UNET_PREFIX = "unet."  # trained (non-EMA) UNet weights in checkpoint["state_dic
 EMA_PREFIX = "ema.model."  # EMA copy of the UNet (absent when training ran without EMA)
 VAE_PREFIX = "vae."
 TEXT_ENCODER_PREFIX = "text_encoder."
-RUN_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
 # ---- the original CompVis LDM single-file layout -------------------------------------------------
 LDM_UNET_PREFIX = "model.diffusion_model."

@@ -14,19 +14,20 @@ Python loops run over candidate boxes, never over pixels:
    they meet are junctions, each classified by the directions its lines leave it (the image border
    counts as a line, for boxes cut by it), which gives corner points;
 3. candidate boxes pair top-left with bottom-right and top-right with bottom-left corners, plus the
-   outline of every blue component (small boxes are filled patches); each edge is snapped onto the
+   outline of every blue component and the boxes around small holes and solid patches (small
+   boxes merged with touching ones, ``tasks/box_patches.py``); each edge is snapped onto the
    outer side of its line and scored (``_score``) by how completely its edges are drawn, whether
    its corners are filled, whether lines run on past its corners (as they do for the overlap of
    two boxes), whether an edge sits inside a line rather than on its outer side, and whether its
-   lines are thicker than drawn; a box too small to have a hole ranks lower, and without the input
-   must be the saturated blue we draw;
+   lines are thicker than drawn or fill its inside; a box too small to have a hole ranks lower,
+   and without the input must be the saturated blue we draw;
 4. a greedy explanation (``_select``): best first, a box is kept only if part of its frame is not
    already drawn by the boxes kept before it (no duplicates, no unions or overlaps of two boxes);
 5. the outer edges of each kept box are refined to sub-pixel precision from the line profile, and
    moved half a pixel inwards to the box's own corners (PIL's truncation and inclusive last pixel).
 
-Steps 1-3 run at the drawn width and at two pixels wider (blur and a 256 px round trip spread a
-4 px stroke); step 4 picks from both.
+Steps 1-4 run at the drawn width; where that leaves straight lines unexplained they run again at
+two pixels wider (blur and a 256 px round trip spread a 4 px stroke) and step 4 picks from both.
 
 The score (0..1) says how complete and box-like the frame is; ``min_score`` drops the rest.
 """
@@ -39,6 +40,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from tasks.box_patches import hole_boxes, inside_mean, patch_boxes, rect_sums, ring_mean
 from tasks.boxes import line_width
 from tasks.imageutil import as_rgb, check_size, resize_to
 
@@ -53,7 +55,8 @@ _KNOWN_MIN = 30  # with the input: how far from pure blue an input pixel must be
 _B_MIN = 60
 _SNAP_OUT = 0.8  # an edge moves outward only onto a line that runs along this share of it
 _CORNER_SHIFT = (0.5, -0.5)  # decoded outer edges -> PIL corners (see decode)
-_WIDENINGS = (0, 2)  # line widths looked for: as drawn, and a pixel wider
+_WIDENINGS = (0, 2)  # line widths looked for: as drawn, and two pixels wider
+_UNEXPLAINED = 3  # the wider pass runs when over this many stroke squares of straight line are unexplained
 
 
 def _blueness(rgb: np.ndarray) -> np.ndarray:
@@ -140,13 +143,6 @@ class _Maps:
         return np.where(n > 0, s / np.maximum(n, 1), 0.0)
 
 
-def _rect_sums(ii: np.ndarray, x0, y0, x1, y1) -> tuple[np.ndarray, np.ndarray]:
-    h, w = ii.shape[0] - 1, ii.shape[1] - 1
-    x0, x1 = _clamp(x0, w), _clamp(x1, w)
-    y0, y1 = _clamp(y0, h), _clamp(y1, h)
-    return ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0], (x1 - x0) * (y1 - y0)
-
-
 def _corners(hl: np.ndarray, vl: np.ndarray, lw: int) -> dict[str, np.ndarray]:
     """Corner points (x, y) of each kind from the junctions of horizontal and vertical lines.
 
@@ -165,7 +161,7 @@ def _corners(hl: np.ndarray, vl: np.ndarray, lw: int) -> dict[str, np.ndarray]:
     ih, iv = cv2.integral(hf), cv2.integral(vf)
 
     def goes(ii, ax0, ay0, ax1, ay1):
-        s, n_ = _rect_sums(ii, ax0, ay0, ax1, ay1)
+        s, n_ = rect_sums(ii, ax0, ay0, ax1, ay1)
         return (n_ > 0) & (s >= 0.4 * np.maximum(n_, 1))
 
     left = goes(ih, x - d, y, x, y + bh)
@@ -253,7 +249,7 @@ def _score(c: np.ndarray, maps: _Maps, lw: int, band: int, debug: bool = False) 
     cov = np.stack([maps.row_mean(y0, x0, x1), maps.row_mean(yb, x0, x1),
                     maps.col_mean(x0, y0, y1), maps.col_mean(xb, y0, y1)], 1)
     small = _is_small(c, lw)
-    cov = np.where(small[:, None], maps.rect_mean(x0, y0, x1, y1)[:, None], cov)
+    cov = np.where(small[:, None], ring_mean(maps.raw, c, lw)[:, None], cov)
 
     # a box cut by the image border has no line there: credit a border edge when the box's
     # other edges run right up to that border
@@ -290,6 +286,12 @@ def _score(c: np.ndarray, maps: _Maps, lw: int, band: int, debug: bool = False) 
         maps.row_mean(yb, x0 - g - ext, x0 - g), maps.col_mean(x0, y1 + g, y1 + g + ext),  # bottom-left
         maps.row_mean(yb, x1 + g, x1 + g + ext), maps.col_mean(xb, y1 + g, y1 + g + ext),  # bottom-right
     ], 1) >= 0.6).astype(np.int64)
+    # ... but a small box with a slit of a hole is one box, whatever touches its long sides
+    # (bottles on a shelf); only its own long sides running on past it still count
+    slit = (small & (inside_mean(maps.raw, c, lw) < 0.5))[:, None]
+    tall = (y1 - y0 >= x1 - x0)[:, None]
+    run_on[:, 0::2] *= ~(slit & tall)
+    run_on[:, 1::2] *= ~(slit & ~tall)
     # per corner: no line runs on = a corner, one = a T (touching another box), two = a crossing
     per_corner = run_on[:, 0::2] + run_on[:, 1::2]
     corner_factor = np.array([1.0, 0.85, 0.6])[per_corner].prod(1)
@@ -312,7 +314,10 @@ def _score(c: np.ndarray, maps: _Maps, lw: int, band: int, debug: bool = False) 
     ], 1)
     inner = np.where(inner_ok[:, None], inner >= 0.8, False).mean(1)
 
-    score = cov_term * (0.7 + 0.3 * corner.mean(1)) * corner_factor * placement * (1.0 - 0.3 * inner)
+    # the inside of a frame is background: one that is mostly line is two touching boxes' lines
+    filled = maps.rect_mean(x0 + lw + 1, y0 + lw + 1, x1 - lw - 1, y1 - lw - 1)
+    score = (cov_term * (0.7 + 0.3 * corner.mean(1)) * corner_factor * placement * (1.0 - 0.3 * inner)
+             * (1.0 - 0.5 * filled))
     score = np.where(cov.min(1) >= 0.5, score, 0.0)
     if debug:
         return dict(cov=cov, credit=credit, corner=corner, per_corner=per_corner, near=near, far=far,
@@ -321,12 +326,13 @@ def _score(c: np.ndarray, maps: _Maps, lw: int, band: int, debug: bool = False) 
 
 
 def _select(cand: np.ndarray, base: np.ndarray, lw: int, shape: tuple[int, int], min_score: float,
-            min_novel: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+            min_novel: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Greedy explanation of the drawn lines: best candidates first, each must add new lines.
 
     A candidate whose frame is mostly made of lines of boxes already accepted (a near duplicate,
     the overlap of two boxes, the union of two neighbours) is not a box of its own. Returns the
-    indices kept and their final scores (base score lowered when part of the frame was shared).
+    indices kept, their final scores (base score lowered when part of the frame was shared) and
+    the uint8 mask of the frames kept.
     """
     h, w = shape
     explained = np.zeros((h, w), np.uint8)
@@ -352,7 +358,7 @@ def _select(cand: np.ndarray, base: np.ndarray, lw: int, shape: tuple[int, int],
         final.append(score)
         _draw_frame(explained, cand[i], lw, tol)
     order = np.argsort(-np.asarray(final), kind="stable")
-    return np.asarray(keep, dtype=np.int64)[order], np.asarray(final, dtype=np.float64)[order]
+    return np.asarray(keep, dtype=np.int64)[order], np.asarray(final, dtype=np.float64)[order], explained
 
 
 def _draw_frame(mask: np.ndarray, box: np.ndarray, lw: int, tol: int) -> None:
@@ -495,8 +501,10 @@ def line_runs(mask: np.ndarray, lw: int) -> tuple[np.ndarray, np.ndarray]:
     return hl, vl
 
 
-def candidates(mask: np.ndarray, hl: np.ndarray, vl: np.ndarray, lw: int) -> np.ndarray:
-    """Candidate boxes (K, 4) int xyxy from the corners of the line runs and the mask's components."""
+def candidates(mask: np.ndarray, hl: np.ndarray, vl: np.ndarray, lw: int, small: bool = True) -> np.ndarray:
+    """Candidate boxes (K, 4) int xyxy from the corners of the line runs, the mask's components and,
+    if ``small``, its small holes and solid patches (only at the drawn width without the input:
+    blue texture of a photo has holes too)."""
     corners = _corners(hl, vl, lw)
     min_side = 2 * lw + 2
     tr, bl = corners["tr"], corners["bl"]
@@ -517,6 +525,8 @@ def candidates(mask: np.ndarray, hl: np.ndarray, vl: np.ndarray, lw: int) -> np.
     if len(st):
         st = st[(st[:, 2] >= lw + 1) & (st[:, 3] >= lw + 1)]
         cands.append(np.stack([st[:, 0], st[:, 1], st[:, 0] + st[:, 2], st[:, 1] + st[:, 3]], 1))
+    if small:  # small boxes merged with their neighbours: around each small hole, each solid patch
+        cands += [hole_boxes(mask, lw, 3 * lw), patch_boxes(mask, lw)]
     cand = np.concatenate(cands, 0)
     return np.unique(cand, axis=0) if len(cand) else cand.reshape(0, 4)
 
@@ -526,7 +536,7 @@ def _scored_candidates(level: _BlueLevel, min_score: float, widen: int) -> tuple
     lines = _lines_at(level, widen)
     mask, lw = lines.mask, lines.line_width
     hl, vl = line_runs(mask, lw)
-    cand = candidates(mask, hl, vl, lw)
+    cand = candidates(mask, hl, vl, lw, small=level.with_image or widen == 0)
     if len(cand) == 0:
         return cand.reshape(0, 4), np.zeros(0), lines
     band = max(1, int(round(0.6 * lw)))
@@ -556,22 +566,23 @@ def decode(answer: Any, size: tuple[int, int], image: np.ndarray | None = None,
 
     ``size`` is the input's ``(width, height)``; coordinates are in input pixels whatever the size
     of the answer. Passing the input ``image`` lets blue that was already in the photo be ignored.
-    Lines are looked for at the drawn width and a pixel wider (blur, JPEG and a resize spread a
-    thin stroke); the greedy explanation then picks from both.
+    Lines are looked for at the drawn width, and two pixels wider where those leave lines
+    unexplained (blur, JPEG and a resize spread a thin stroke); the greedy explanation picks from both.
     """
     width, height = check_size(size)
     level = _BlueLevel.of(answer, (width, height), image)
-    found = [_scored_candidates(level, min_score, widen) for widen in _WIDENINGS]
-    cand = np.concatenate([f[0] for f in found])
-    scores = np.concatenate([f[1] for f in found])
+    found = [_scored_candidates(level, min_score, _WIDENINGS[0])]
+    cand, scores = found[0][:2]
+    keep, final, explained = _select(cand, scores, level.lw, (height, width), min_score)
+    # the wider pass costs as much as the first: only where the first left straight lines unexplained
+    hl, vl = line_runs(found[0][2].mask & (explained ^ 1), level.lw)
+    if cv2.countNonZero(hl | vl) > _UNEXPLAINED * level.lw ** 2:
+        found += [_scored_candidates(level, min_score, widen) for widen in _WIDENINGS[1:]]
+        cand, scores = (np.concatenate([f[k] for f in found]) for k in (0, 1))
+        keep, final, _ = _select(cand, scores, found[-1][2].line_width, (height, width), min_score)
     source = np.concatenate([np.full(len(f[0]), k) for k, f in enumerate(found)])
-    empty = np.zeros((0, 5), np.float64)
-    if len(cand) == 0:
-        return empty
-    widest = found[-1][2].line_width
-    keep, final = _select(cand, scores, widest, (height, width), min_score)
     if len(keep) == 0:
-        return empty
+        return np.zeros((0, 5), np.float64)
     boxes = np.zeros((len(keep), 4), np.float64)
     for k, (_c, _s, lines) in enumerate(found):
         mine = source[keep] == k

@@ -203,9 +203,10 @@ def test_original_style_boxes_on_real_coco_photos(real_pairs, tmp_path):
     metrics = score_original(real_pairs, tmp_path, lambda a: jpeg(a, 90))
     m = metrics["det"]["coco"]
     assert m["n"] == 9
-    # measured 84.0 mAP / 90.8 AP50 (the previous 5 px stroke read by the previous decoder: 88.6 mAP);
-    # tiny touching boxes (bottles, handbags 10 px wide) merge into blue slabs under a 4 px stroke
-    assert m["mAP"] >= 83.5 and m["AP50"] >= 90.0, m
+    # measured 90.6 mAP / 98.9 AP50 (the previous 5 px stroke read by the previous decoder: 88.6 mAP);
+    # tiny touching boxes (bottles, handbags 10 px wide) merge into blue slabs under a 4 px stroke and
+    # are read apart by their holes and solid patches (tasks/box_patches.py)
+    assert m["mAP"] >= 90.0 and m["AP50"] >= 98.0, m
 
 
 def test_pets_head_boxes_are_drawn_6_px_wide(tmp_path):

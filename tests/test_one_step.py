@@ -18,10 +18,10 @@ from test_train_data import new_datamodule, new_model, write_pairs
 
 import main as main_py
 from instructcv.cli import UsageError
-from ldm import one_step
-from ldm.components import build_random_components
 from instructcv.pairs import read_prompt, read_seeds
+from ldm import one_step, training
 from ldm.batch import load_pair_images
+from ldm.components import build_random_components
 from ldm.inference import InstructCV
 from ldm.loading import load_components
 from tasks import segmentation
@@ -135,8 +135,8 @@ def test_checkpoint_records_the_objective_and_the_export_reproduces_in_diffusers
 def test_fine_tuning_a_diffusion_model_into_one_step_starts_from_its_weights(tiny_model_dir):
     config = main_py.load_config([TINY], [f"model.params.ckpt_path={tiny_model_dir}",
                                           "model.params.objective=one_step"])
-    components = main_py.build_components(config, None, allow_unsafe_pickle=False)
-    model = main_py.build_model(config, components)
+    components = training.build_components(config, None, allow_unsafe_pickle=False)
+    model = training.build_model(config, components, main_py.model_params(config))
     source = load_components(tiny_model_dir)
     assert source.objective == "diffusion" and model.objective == "one_step"
     theirs, mine = source.unet.state_dict(), model.unet.state_dict()

@@ -12,8 +12,6 @@ import os
 import re
 from pathlib import Path
 
-import pytest
-
 import main
 from ldm.data import PairsDataModule
 from ldm.model import InstructCVModel
@@ -136,10 +134,8 @@ def inner_first_party_imports() -> dict[str, int]:
     return counts
 
 
-# 86 today: main.py 13, edit_cli.py 1 and app.py's loader 1 keep --help fast (torch/diffusers, seconds;
-# a comment says so); evaluate.py 11, baselines/ 27, benchmarks 10 and the task-side files of issue 12's
-# other half hold the rest. Remove the mark once they are hoisted: strict, so it cannot be forgotten.
-@pytest.mark.xfail(strict=True, reason="inner imports of files outside this branch remain (see the comment)")
+
+# 17 today: each one left keeps a --help fast (torch/diffusers/Lightning take seconds) and says so in a comment
 def test_few_first_party_imports_inside_functions() -> None:
     counts = inner_first_party_imports()
     assert sum(counts.values()) <= MAX_INNER_IMPORTS, sorted(counts.items(), key=lambda kv: -kv[1])
