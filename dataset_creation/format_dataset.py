@@ -109,6 +109,8 @@ def build(
     prompts: str = "rephrased",
     seed: int = 0,
     neg_per_image: int | None = 1,
+    neg_from: str = "all",
+    det_line_width: int = 0,
     shard: int = 0,
     num_shards: int = 1,
     progress: bool | None = None,
@@ -130,7 +132,7 @@ def build(
         except LayoutError as e:
             raise UsageError(str(e)) from None
         plan.append((root, reader, the_split, wanted))
-    options = {"neg_per_image": neg_per_image, "seed": seed}
+    options = {"neg_per_image": neg_per_image, "seed": seed, "neg_from": neg_from, "det_line_width": det_line_width}
     report = write_pairs(
         save_root, _items(plan, options), WriterOptions(prompts=prompts, seed=seed), workers=workers,
         shard=shard, num_shards=num_shards, progress=progress,
@@ -220,6 +222,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of template, colour and negative-class choices")
     p.add_argument("--neg_per_image", type=int, default=1,
                    help="cls: absent classes asked per image (default 1; -1: all of them)")
+    p.add_argument("--neg_from", choices=("all", "listed"), default="all",
+                   help="cls (Pets): absent classes drawn from the dataset's whole class list (all, the default) or "
+                        "only from classes its listed images have (listed: a synthetic subset of the breeds, so that "
+                        "no query names a class never seen)")
+    p.add_argument("--det_line_width", type=int, default=0,
+                   help="det (COCO): draw the boxes N px wide instead of the released model's 4 px, e.g. for small "
+                        "synthetic images a small autoencoder must keep the strokes of (default 0: the dataset's own)")
     p.add_argument("--shard", type=int, default=0, help="this process's shard (0-based), with --num_shards")
     p.add_argument("--num_shards", type=int, default=1, help="split the raw images over this many processes")
     p.add_argument("--merge", action="store_true",
@@ -243,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = build(
         save_root, args.data_root, parse_tasks(args.tasks), args.dataset, args.split, workers=args.workers,
         prompts=args.prompts, seed=args.seed, neg_per_image=None if args.neg_per_image < 0 else args.neg_per_image,
+        neg_from=args.neg_from, det_line_width=args.det_line_width,
         shard=args.shard, num_shards=args.num_shards, progress=False if args.no_progress else None,
     )  # fmt: skip
     for line in report_lines(report, save_root, sharded=args.num_shards > 1):

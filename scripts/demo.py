@@ -30,12 +30,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import tasks  # noqa: E402
-from evaluation.report import metrics_lines  # noqa: E402
+from evaluation.report import fmt, metrics_lines  # noqa: E402
 from instructcv.cli import UsageError, run  # noqa: E402
 from instructcv.io import write_json  # noqa: E402
 from instructcv.pairs import PairSample, read_index  # noqa: E402
 
 DATASETS = ("coco", "ade20k", "pets", "nyuv2")
+DET_LINE_WIDTH = 8  # box stroke of the synthetic COCO targets (format_dataset.py --det_line_width)
+COCO_NEGATIVES = 2  # absent classes asked per synthetic COCO image (format_dataset.py --neg_per_image)
 STAMPS = ".stages"  # <out>/.stages/<stage>.json: the key a finished stage ran with
 
 
@@ -62,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n")[0].strip("`: ").split(": ", 1)[-1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
-               "  python scripts/demo.py                          # the default demo (under 10 minutes on 2 cores)\n"
+               "  python scripts/demo.py                          # the default demo (about 12 minutes on 2 shared cores)\n"
                "  python scripts/demo.py --steps 6000 --out outputs/demo_long   # train longer\n"
                "  make demo DEMO_STEPS=6000                       # the same through make",
     )
@@ -72,6 +74,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="autoencoder training steps (default: configs/demo_vae.yaml's)")
     p.add_argument("--num-train", type=int, default=120, help="synthetic training images per dataset (120)")
     p.add_argument("--num-eval", type=int, default=10, help="synthetic held-out images per dataset (10)")
+    p.add_argument("--pets-breeds", type=int, default=4, choices=range(2, 9), metavar="N",
+                   help="synthetic Pets breeds (4, the most distinct looks; 2-8): a few classes with many images "
+                        "each, so that a model trained for minutes can learn presence")
     p.add_argument("--size", type=int, default=128,
                    help="long side of the synthetic photos in pixels (128; the model sees 64); NYUv2 frames stay 640x480")
     p.add_argument("--prompts", choices=("fixed", "rephrased"), default="fixed",
@@ -85,7 +90,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--config", default="configs/demo.yaml", help="model and training config (configs/demo.yaml)")
     p.add_argument("--vae-config", default="configs/demo_vae.yaml",
                    help="autoencoder stage config, merged over --config (configs/demo_vae.yaml)")
-    p.add_argument("--model-config", default=None, metavar="YAML",
+    p.add_argument("--model-config", default="configs/demo_one_step.yaml", metavar="YAML",
                    help="UNet stage only: merged over --config, e.g. configs/demo_one_step.yaml (a one-step model; "
                         "the autoencoder stage is unchanged)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -113,17 +118,24 @@ def data_stages(args: argparse.Namespace, out: Path) -> list[Stage]:
     quiet = ["--no-progress"] if args.no_progress else []
     raw = out / "raw"
     roots = [raw / d for d in DATASETS]
-    pairs = ["--tasks", *tasks.TAGS, "--data_root", *roots, "--seed", args.seed, "--prompts", args.prompts, "--workers", 2,
+    pairs = ["--tasks", *tasks.TAGS, "--seed", args.seed, "--prompts", args.prompts, "--workers", 2,
              *(["--no_progress"] if args.no_progress else [])]
+    # COCO images hold one to three classes, each asked as present: two absent classes per image keep its
+    # presence queries near half (44-46 %) and chance at 50 %; Pets asks one breed present, one absent
+    # boxes 8 px wide at 128 px (the released model's 4 px would be half a latent pixel of the 64 px model, and
+    # the autoencoder's own reconstructions of perfect answers score AP50 20; with 8 px they score 40)
+    by_negatives = [[*pairs, "--data_root", raw / "coco", "--neg_per_image", COCO_NEGATIVES,
+                     "--det_line_width", DET_LINE_WIDTH],
+                    [*pairs, "--data_root", *[r for r in roots if r.name != "coco"], "--neg_from", "listed"]]
     return [
         Stage("data", "writing synthetic raw datasets in the COCO, ADE20K, Pets and NYUv2 formats",
               [python("dataset_creation/synthetic.py", "--out", raw, "--datasets", *DATASETS,
                       "--num-train", args.num_train, "--num-eval", args.num_eval, "--size", args.size,
-                      "--seed", args.seed, *quiet)], [raw], resumable=True),
+                      "--pets-breeds", args.pets_breeds, "--seed", args.seed, *quiet)], [raw], resumable=True),
         Stage("pairs", "building instruction/answer pairs: training split and held-out split",
-              [python("dataset_creation/format_dataset.py", "--save_root", out / "pairs" / "train", *pairs),
-               python("dataset_creation/format_dataset.py", "--save_root", out / "pairs" / "eval", *pairs,
-                      "--split", "eval")], [out / "pairs"], resumable=True),
+              [python("dataset_creation/format_dataset.py", "--save_root", out / "pairs" / split, *options,
+                      *(["--split", "eval"] if split == "eval" else []))
+               for split in ("train", "eval") for options in by_negatives], [out / "pairs"], resumable=True),
     ]
 
 
@@ -156,8 +168,9 @@ def instruction(tag: str) -> str:
     return tasks.task(tag).templates["fixed"][0]
 
 
-def held_out_queries(pairs_eval: Path, count: int) -> dict[str, tuple[dict[str, str], list[Path]]]:
-    """Per task: the --class/--positive/--negative of its instruction and up to ``count`` held-out inputs.
+def held_out_queries(pairs_eval: Path, count: int) -> dict[str, tuple[dict[str, str], list[Path], list[str]]]:
+    """Per task: the --class/--positive/--negative of its instruction, up to ``count`` held-out inputs and
+    the pairs sample of each.
 
     Tasks whose instruction names a class ask about the class most often present in the synthetic
     COCO held-out split, on images that contain it; the others (depth) take their own held-out frames.
@@ -172,8 +185,11 @@ def held_out_queries(pairs_eval: Path, count: int) -> dict[str, tuple[dict[str, 
     for tag in tasks.TAGS:
         asks_class = "%" in instruction(tag)
         mine = [r for r in (present if asks_class else rows) if r["task"] == tag and (not asks_class or r["class"] == name)]
-        images = sorted({_input(pairs_eval, r) for r in mine})
-        out[tag] = (fill if asks_class else {}, images[:count])
+        by_input: dict[Path, str] = {}
+        for r in mine:
+            by_input.setdefault(_input(pairs_eval, r), r["sample"])
+        images = sorted(by_input)[:count]
+        out[tag] = (fill if asks_class else {}, images, [by_input[i] for i in images])
     return out
 
 
@@ -186,7 +202,7 @@ def answer_stage(args: argparse.Namespace, out: Path) -> Stage:
     model = out / "runs" / "model"
     commands, copies = [], []
     queries = held_out_queries(out / "pairs" / "eval", args.answers)
-    for task, (fill, images) in queries.items():
+    for task, (fill, images, _samples) in queries.items():
         folder = out / "held_out" / task
         copies += [(image, folder / image.name) for image in images]
         options = [f"--{k}={v}" for k, v in fill.items()]
@@ -205,6 +221,18 @@ def evaluation_stage(args: argparse.Namespace, out: Path) -> Stage:
                          *(["--quiet"] if args.no_progress else [])),
                   python("evaluate.py", "--table", metrics, "--out", out / "eval" / "table")],
                  [out / "eval"])
+
+
+def summary_stage(args: argparse.Namespace, out: Path) -> Stage:
+    """Chance scores of trivial answers, and summary.png: one held-out answer per task, read back."""
+    queries = held_out_queries(out / "pairs" / "eval", args.answers)
+    shown = [f"{task}={samples[0]}" for task, (_fill, _images, samples) in queries.items() if samples]
+    colors = next(([f["positive"], f["negative"]] for f, _i, _s in queries.values() if "positive" in f), [])
+    return Stage("summary", "scoring trivial answers (chance) and drawing summary.png",
+                 [python("scripts/demo_summary.py", "--pairs", out / "pairs" / "eval", "--train",
+                         out / "pairs" / "train", "--answers", out / "answers", "--out", out, "--seed", args.seed,
+                         *(["--colors", *colors] if colors else []), "--show", *shown)],
+                 [out / "summary.png", out / "eval" / "chance.json"])
 
 
 # ---- running them --------------------------------------------------------------------------------
@@ -243,7 +271,7 @@ def run_stage(stage: Stage, number: int, total: int, out: Path) -> None:
     stamp.unlink(missing_ok=True)
     if previous is not None or not stage.resumable:
         for path in stage.outputs:
-            shutil.rmtree(path, ignore_errors=True)
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     for source, destination in stage.copies:
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, destination)
@@ -260,13 +288,31 @@ def run_stage(stage: Stage, number: int, total: int, out: Path) -> None:
     print(f"    finished in {time.perf_counter() - start:.0f} s", flush=True)
 
 
+def with_chance(lines: list[str], chance: dict[str, dict[str, dict]]) -> list[str]:
+    """The metrics lines, each followed by the score of the best trivial answer for its task and dataset."""
+    width = max(map(len, lines))
+    out = []
+    for line in lines:
+        task, dataset = (line.split() + ["", ""])[:2]
+        best = chance.get(task, {}).get(dataset)
+        if line.startswith("task "):
+            line = f"{line:<{width}}   | chance: the best answer that ignores the image"
+        elif best:
+            value = "-" if best["value"] is None else fmt(best["value"], task, best["metric"])
+            line = f"{line:<{width}}   | chance {best['metric']} {value} ({best['answer']})"
+        out.append(line)
+    return out
+
+
 def summary(out: Path) -> str:
     """The metrics of every task and dataset, and where the demo's results are."""
     metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    chance = json.loads((out / "eval" / "chance.json").read_text())
     run = out / "runs" / "model"
     logs = sorted((run / "csv").glob("*/metrics.csv"))
     lines = ["", "==> InstructCV demo: standard metrics on the held-out synthetic pairs", "",
-             *metrics_lines(metrics), "",
+             *with_chance(metrics_lines(metrics), chance), "",
+             f"one answer per task, read back:        {out / 'summary.png'}",
              f"paper-style table:                     {out / 'eval' / 'table.md'} (.csv, .png)",
              f"answer images (with decoded results):  {out / 'answers'}/<task>/",
              f"evaluation answers and metrics:        {out / 'eval'}/",
@@ -285,13 +331,13 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     stages = data_stages(args, out) + training_stages(args, out)
-    total = len(stages) + 2
+    total = len(stages) + 3
     upstream = ""
     try:
         for number, stage in enumerate(stages, 1):
             stage.key = upstream = stage_key(stage, upstream)
             run_stage(stage, number, total, out)
-        for number, make in enumerate((answer_stage, evaluation_stage), len(stages) + 1):
+        for number, make in enumerate((answer_stage, evaluation_stage, summary_stage), len(stages) + 1):
             stage = make(args, out)  # built now: they read the pairs the stages above wrote
             stage.key = upstream = stage_key(stage, upstream)
             run_stage(stage, number, total, out)

@@ -99,6 +99,13 @@ class Task(ABC):
     def new_metric(self, dataset: str, classes: Collection[str] | None = None) -> Any:
         """The metric accumulator with ``dataset``'s protocol; ``add_prediction(record, prediction, truth)``."""
 
+    def trivial_answers(self, record: Mapping[str, Any], mean_target: float) -> dict[str, np.ndarray]:
+        """Answers that ignore the input (label -> small image): what chance scores, printed beside the metrics.
+
+        ``mean_target``: the mean grey level of the task's training targets of ``record``'s dataset.
+        """
+        return {}
+
     # ---- showing predictions
 
     def render(self, prediction: Any, image: np.ndarray) -> np.ndarray | None:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from scripts.demo_summary import CELL, HEADER
 from tests.conftest import REPO_ROOT
 
 SMALL = "--vae-steps 3 --num-train 4 --num-eval 2 --answers 2 --sampling-steps 2 --no-progress"
@@ -38,8 +39,8 @@ def demo(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
 
 def test_prints_every_stage_and_a_table_with_all_four_tasks(demo):
     out, result = demo
-    for stage in range(1, 7):
-        assert f"==> [{stage}/6]" in result.stdout
+    for stage in range(1, 8):
+        assert f"==> [{stage}/7]" in result.stdout
     assert "$ " in result.stdout and "main.py --name demo " in result.stdout  # the commands are shown
     table = result.stdout.split("standard metrics on the held-out synthetic pairs", 1)[1]
     rows = [line.split() for line in table.splitlines() if line.split()[:1] in (["det"], ["seg"], ["cls"], ["depes"])]
@@ -52,6 +53,34 @@ def test_prints_every_stage_and_a_table_with_all_four_tasks(demo):
         assert value == pytest.approx(metrics[task][dataset][first_metric], abs=0.051)
     assert 0 <= metrics["seg"]["ade20k"]["mIoU"] <= 100 and metrics["depes"]["nyuv2"]["rmse"] > 0
     assert str(out / "answers") in result.stdout and "training log:" in result.stdout
+
+
+def test_prints_the_chance_score_beside_every_metric(demo):
+    out, result = demo
+    table = result.stdout.split("standard metrics on the held-out synthetic pairs", 1)[1]
+    rows = [line for line in table.splitlines() if line.split()[:1] in (["det"], ["seg"], ["cls"], ["depes"])]
+    chance = json.loads((out / "eval" / "chance.json").read_text())
+    for line in rows:
+        task, dataset = line.split()[:2]
+        best = chance[task][dataset]
+        assert f"| chance {best['metric']} " in line and f"({best['answer']})" in line
+    assert chance["det"]["coco"]["value"] == 0.0 and chance["det"]["coco"]["answer"] == "no boxes"
+    assert chance["depes"]["nyuv2"]["answer"] == "mean training depth" and chance["depes"]["nyuv2"]["value"] > 0
+    eval_rows = [json.loads(line) for line in (out / "pairs" / "eval" / "metadata.jsonl").read_text().splitlines()]
+    for dataset in ("coco", "pets"):  # the majority verdict: max(share present, share absent)
+        present = [r["positive"] for r in eval_rows if r["task"] == "cls" and r["dataset"] == dataset]
+        share = 100.0 * sum(present) / len(present)
+        assert chance["cls"][dataset]["value"] == pytest.approx(max(share, 100.0 - share))
+        assert chance["cls"][dataset]["answer"] == ("always present" if share >= 50 else "always absent")
+
+
+def test_summary_picture_has_one_row_per_task(demo):
+    out, _ = demo
+    picture = np.asarray(Image.open(out / "summary.png").convert("RGB"))
+    assert picture.shape[0] == HEADER + 4 * (CELL + 4)
+    rows = [picture[HEADER + r * (CELL + 4): HEADER + r * (CELL + 4) + CELL] for r in range(4)]
+    for row in rows:  # every row holds pictures, not only white
+        assert (row < 250).any(axis=2).mean() > 0.3
 
 
 def test_writes_decoded_answers_for_held_out_images(demo):
@@ -95,7 +124,7 @@ def test_rerun_redoes_nothing(demo):
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     again = make_demo(out)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stdout.count("done already with these arguments; skipping") == 6
+    assert again.stdout.count("done already with these arguments; skipping") == 7
     after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     assert after == before
 

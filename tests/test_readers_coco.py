@@ -9,10 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw
 from pycocotools.coco import COCO
 
+from dataset_creation.format_dataset import build
 from dataset_creation.readers import coco, guess_dataset
 from dataset_creation.readers.base import LayoutError, Sample, SampleError
+from instructcv.images import load_rgb
+from instructcv.pairs import iter_pairs
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +124,18 @@ def test_missing_image_and_broken_json_are_reported(coco_root: Path, tmp_path: P
     (root / "annotations" / "instances_val2017.json").write_text(text[: len(text) // 2])  # truncated
     samples, errors = _samples(root)
     assert samples == [] and len(errors) == 1 and "cannot read the annotation json" in errors[0].reason
+
+
+def test_det_line_width_draws_wider_boxes(coco_root: Path, tmp_path: Path) -> None:
+    default, _ = _samples(coco_root, tasks=("det",))
+    wide, _ = _samples(coco_root, tasks=("det",), det_line_width=8)
+    assert all("_line_width" not in (s.gt_args or {}) for s in default)  # the released 4 px unless asked
+    assert [s.gt_args["_line_width"] for s in wide] == [8] * len(default)
+    build(tmp_path / "pairs", [coco_root], ["det"], split="eval", prompts="fixed", det_line_width=8, progress=False)
+    sample = next(iter(iter_pairs([tmp_path / "pairs"])))
+    boxes = json.loads(sample.bbox_path.read_text())["bbox"]
+    expected = load_rgb(sample.input_path, exif_transpose=False)
+    draw = ImageDraw.Draw(expected)
+    for x0, y0, x1, y1 in boxes:  # PIL's own 8 px rectangle on the input, corners as stored
+        draw.rectangle([x0, y0, x1, y1], outline=(0, 0, 255), width=8)
+    assert np.array_equal(np.asarray(Image.open(sample.target_path).convert("RGB")), np.asarray(expected))

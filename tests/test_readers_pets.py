@@ -331,3 +331,20 @@ def test_pairs_built_from_the_real_pets_files(pets_root, tmp_path):
         else:
             present, _ = tasks.classification.decode(target, *row["colors"])
             assert present == row["positive"]
+
+
+def test_synthetic_breed_subset_with_listed_negatives(tmp_path):
+    from dataset_creation.synthetic.datasets import DISTINCT_BREEDS, write_pets
+
+    write_pets(tmp_path, num_train=16, num_eval=4, size=48, seed=0, progress=None, breeds=4)
+    listed = {line.split()[0].rsplit("_", 1)[0] for line in _listed(tmp_path, "list.txt") if not line.startswith("#")}
+    assert listed == set(DISTINCT_BREEDS[:4])  # read from the list file, not the writer
+    names = {b.replace("_", " ") for b in listed}
+    options = {"neg_per_image": 1, "neg_from": "listed"}
+    samples, errors = _split(list(pets.iter_samples(tmp_path, "train", ["cls"], options)))
+    assert not errors
+    breed_queries = [s for s in samples if s.class_name not in ("cat", "dog")]
+    assert {s.class_name for s in breed_queries} == names  # no query names a breed the data never show
+    assert sum(s.positive for s in breed_queries) == 16 == len(breed_queries) / 2  # balanced: chance is 50 %
+    default, _ = _split(list(pets.iter_samples(tmp_path, "train", ["cls"], {"neg_per_image": 1})))
+    assert {s.class_name for s in default if not s.positive} - names - {"cat", "dog"}  # all 37 without it

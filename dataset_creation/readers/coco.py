@@ -124,6 +124,7 @@ def iter_samples(
     root = Path(data_root).resolve()
     check_layout(root, split)
     neg, seed = negative_options(options)
+    stroke = int((options or {}).get("det_line_width") or 0)  # 0: the released model's stroke
     json_rel = annotation_file(split)
     try:
         data = _load_json(root / json_rel)
@@ -175,7 +176,7 @@ def iter_samples(
             if "det" in tasks:
                 yield Sample(
                     task="det", class_name=name, boxes=[a["_xyxy"] for a in anns], crowd=crowd,
-                    gt=json_rel, gt_args=dict(args), **base,
+                    gt=json_rel, gt_args={**args, "_line_width": stroke} if stroke else dict(args), **base,
                 )  # fmt: skip
             if "seg" in tasks:
                 hint = [{"segmentation": a.get("segmentation"), "iscrowd": int(bool(a.get("iscrowd", 0))),

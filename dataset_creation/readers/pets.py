@@ -24,6 +24,7 @@ Samples (stem ``pets_<image>``, e.g. ``pets_Abyssinian_1``):
   ``options["pets_cls"]``: ``"species"``, ``"breed"`` or ``"both"``; default ``both`` for train (the
   cat/dog queries agree with COCO's classes) and ``breed`` for eval, so that the eval pairs are the
   37-way benchmark; build eval with ``neg_per_image`` -1 (all 36 negatives) for top-1 accuracy.
+  ``options["neg_from"] == "listed"`` draws negatives only from breeds the split's images have.
 - ``seg``: class ``cat`` or ``dog`` (the species), ``gt`` = the trimap. Target mask = trimap == 1, so the
   border (3) is *not pet* in training targets; at evaluation the border is ignored (``valid`` = trimap != 3).
 - ``det``: class ``cat head`` or ``dog head`` (the boxes are head boxes, not whole-animal boxes as in
@@ -200,7 +201,12 @@ def iter_samples(
     if cls_kind not in ("species", "breed", "both"):
         raise ValueError(f"pets_cls must be species, breed or both, not {cls_kind!r}")
     ann = _annotations(root)
-    for entry in split_entries(root, split):
+    entries = list(split_entries(root, split))
+    # neg_from "listed": negatives only among the breeds the split's images have (a synthetic subset of the
+    # breeds), since a query naming a breed never seen could be answered from its name alone
+    seen = {e.breed for e in entries if not isinstance(e, SampleError)}
+    breeds = tuple(b for b in BREEDS if b in seen) if options.get("neg_from") == "listed" else BREEDS
+    for entry in entries:
         if isinstance(entry, SampleError):
             yield entry
             continue
@@ -218,7 +224,7 @@ def iter_samples(
                     yield Sample(task="cls", class_name=species, positive=species == entry.species, **base)
             if cls_kind in ("breed", "both"):
                 yield Sample(task="cls", class_name=entry.breed, positive=True, **base)
-                for breed in negative_classes(BREEDS, {entry.breed}, neg, key=stem, seed=seed):
+                for breed in negative_classes(breeds, {entry.breed}, neg, key=stem, seed=seed):
                     yield Sample(task="cls", class_name=breed, positive=False, **base)
         if "seg" in tasks:
             trimap = ann / "trimaps" / f"{entry.image}.png"

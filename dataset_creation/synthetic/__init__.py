@@ -82,6 +82,7 @@ from dataset_creation.synthetic.datasets import (
     write_voc,
 )
 from dataset_creation.synthetic.files import Size, image_size, rng_for
+from instructcv.cli import UsageError
 
 __all__ = ["CROWD_CLASSES", "DATASETS", "NYU_SIZE", "image_size", "main", "rng_for", "summary_line", "write_ade20k",
            "write_all", "write_caltech", "write_coco", "write_imagenet", "write_nyuv2", "write_pets",
@@ -114,8 +115,9 @@ def write_all(
     seed: int = 0,
     nyu_size: tuple[int, int] = NYU_SIZE,
     progress: bool = True,
+    pets_breeds: int = 0,
 ) -> dict[str, dict[str, Any]]:
-    """Write each of ``datasets`` into ``out/<name>``; returns ``{name: summary}``."""
+    """Write each of ``datasets`` into ``out/<name>``; returns ``{name: summary}`` (``pets_breeds``: write_pets')."""
     unknown = [d for d in datasets if d not in WRITERS]
     if unknown:
         raise ValueError(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(DATASETS)}")
@@ -131,6 +133,8 @@ def write_all(
                 "progress": bar.update,
             }
             kwargs["size"] = nyu_size if name == "nyuv2" else size
+            if name == "pets" and pets_breeds:
+                kwargs["breeds"] = pets_breeds
             summaries[name] = WRITERS[name](Path(out) / name, **kwargs)
     return summaries
 
@@ -200,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "fixed size, e.g. 640x480")  # fmt: skip
     parser.add_argument("--nyu-size", type=_parse_size, default=NYU_SIZE, metavar="WxH",
                         help="NYUv2 frame size (default 640x480, the size the Eigen crop assumes)")  # fmt: skip
+    parser.add_argument("--pets-breeds", type=_non_negative, default=0, metavar="N",
+                        help="Pets: only the N (2-8) most distinct breeds, more images each (default 0: all 37)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -210,7 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     nyu_size = args.nyu_size if isinstance(args.nyu_size, tuple) else (args.nyu_size, args.nyu_size * 3 // 4)
     datasets = list(dict.fromkeys(args.datasets))
     start = time.perf_counter()
+    if args.pets_breeds == 1 or args.pets_breeds > 8:
+        raise UsageError(f"--pets-breeds {args.pets_breeds}: 0 (all 37) or 2 to 8")
     summaries = write_all(args.out, datasets, args.num_train, args.num_eval, args.size, args.seed, nyu_size,
-                          progress=not args.no_progress)  # fmt: skip
+                          progress=not args.no_progress, pets_breeds=args.pets_breeds)  # fmt: skip
     print(summary_line(args.out, summaries, time.perf_counter() - start))
     return 0

@@ -186,14 +186,34 @@ def _pets_xml(
     )
 
 
+# Breeds whose synthetic looks differ most (silhouette, colour, texture), first those of ``--pets-breeds N``:
+# black solid cat, white dog, golden spotted cat, blue-and-tan dog, white cat, black dog, ticked cat, spotted dog.
+DISTINCT_BREEDS = ("Bombay", "great_pyrenees", "Bengal", "yorkshire_terrier", "Persian", "newfoundland",
+                   "Abyssinian", "beagle")
+
+
+def pets_breeds(count: int = 0) -> tuple[tuple[str, int, int, int], ...]:
+    """The breed rows a synthetic Pets draws from: all 37 (``count`` 0), or the ``count`` most distinct looks."""
+    if not count:
+        return PETS_BREEDS
+    if not 2 <= count <= len(DISTINCT_BREEDS):
+        raise ValueError(f"pets breeds: 0 (all) or 2 to {len(DISTINCT_BREEDS)}, not {count}")
+    wanted = set(DISTINCT_BREEDS[:count])
+    return tuple(row for row in PETS_BREEDS if row[0] in wanted)
+
+
 def write_pets(root: str | Path, num_train: int = 40, num_eval: int = 10, size: Size = 256, seed: int = 0,
-               progress: Progress = None) -> dict[str, Any]:  # fmt: skip
-    """Oxford-IIIT Pets under ``root`` (images/ and annotations/ as the two release tarballs unpack)."""
-    out = DatasetWriter(
-        Path(root), "pets", {"num_train": num_train, "num_eval": num_eval, "size": size, "seed": seed}
-    )
-    counters = {b[0]: 0 for b in PETS_BREEDS}
-    order = rng_for(seed, "pets", "breed-order").permutation(len(PETS_BREEDS))
+               progress: Progress = None, breeds: int = 0) -> dict[str, Any]:  # fmt: skip
+    """Oxford-IIIT Pets under ``root`` (images/ and annotations/ as the two release tarballs unpack).
+
+    ``breeds``: 0 draws all 37 breeds in turn; N draws only the N most distinct looks (more images each,
+    so that a small model can learn them); the class ids stay the release's.
+    """
+    settings = {"num_train": num_train, "num_eval": num_eval, "size": size, "seed": seed}
+    out = DatasetWriter(Path(root), "pets", {**settings, "breeds": breeds} if breeds else settings)
+    drawn = pets_breeds(breeds)
+    counters = {b[0]: 0 for b in drawn}
+    order = rng_for(seed, "pets", "breed-order").permutation(len(drawn))
     lists: dict[str, list[tuple[str, int, int, int]]] = {"train": [], "eval": []}
 
     def one(split: str, i: int, breed_row: tuple[str, int, int, int], listed: bool) -> None:
@@ -228,8 +248,8 @@ def write_pets(root: str | Path, num_train: int = 40, num_eval: int = 10, size: 
 
     for split, count in (("train", num_train), ("eval", num_eval)):
         for i in range(count):
-            one(split, i, PETS_BREEDS[int(order[i % len(order)])], listed=True)
-    one("unlisted", 0, PETS_BREEDS[int(order[0])], listed=False)
+            one(split, i, drawn[int(order[i % len(order)])], listed=True)
+    one("unlisted", 0, drawn[int(order[0])], listed=False)
 
     def rows(entries: list[tuple[str, int, int, int]]) -> list[str]:
         return [f"{n} {c} {s} {b}" for n, c, s, b in sorted(entries, key=_pets_sort_key)]
