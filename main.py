@@ -30,8 +30,8 @@ from instructcv.cli import UsageError, run, setup_logging
 from instructcv.io import write_text
 from ldm import RUN_CHECKPOINT  # the package alone: light (the model code is ldm.training, imported by train)
 
-# The ldm.* imports sit inside the functions that use them: ldm loads torch, Lightning and diffusers
-# (about 5 s), which --help and a bad command line should not wait for.
+# The model code (ldm.training, ldm.export) is imported inside the commands that use it: it loads torch,
+# Lightning and diffusers (about 5 s), which --help and a bad command line should not wait for.
 
 log = logging.getLogger("main")
 
