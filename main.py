@@ -47,11 +47,12 @@ DEFAULTS: dict[str, Any] = {
         "init_from_ema": True,        # take the EMA weights of ckpt_path where it has them
         "allow_unsafe_pickle": False,
         # the entries above say how the weights load (LOADING_PARAMS); these are InstructCVModel's arguments
-        "lr": 1.0e-4,                 # AdamW, constant after lr_warmup_steps
+        "lr": 1.0e-4,                 # AdamW, after lr_warmup_steps: constant or decayed (lr_decay)
         "betas": [0.9, 0.999],
         "weight_decay": 0.01,
         "eps": 1.0e-8,
         "lr_warmup_steps": 0,
+        "lr_decay": "constant",       # constant | cosine (to 0 at lightning.trainer.max_steps, after the warm-up)
         "use_ema": True,
         "ema_decay": 0.9999,
         "ema_warmup": True,           # decay min(ema_decay, (1+n)/(10+n)) at update n
@@ -63,6 +64,7 @@ DEFAULTS: dict[str, Any] = {
         "objective": "diffusion",     # diffusion (a sampler answers) | one_step (one UNet call, ldm/one_step.py)
         "one_step_loss": "mse",       # one_step: mse | l1 (the median: commits to one of two possible answers)
         "decoder_loss_weight": 0.0,   # one_step: + this x the same loss on the VAE-decoded answer (E2E-FT)
+        "commit_loss_weight": 0.0,    # one_step: + this x L1 on the answer's mean latent (cls commits to a colour)
     }},
     "data": {"params": {
         "pairs": [],                  # pairs folders written by format_dataset.py, pooled

@@ -111,6 +111,7 @@ def build(
     neg_per_image: int | None = 1,
     neg_from: str = "all",
     det_line_width: int = 0,
+    absent_per_image: int = 0,
     shard: int = 0,
     num_shards: int = 1,
     progress: bool | None = None,
@@ -132,7 +133,8 @@ def build(
         except LayoutError as e:
             raise UsageError(str(e)) from None
         plan.append((root, reader, the_split, wanted))
-    options = {"neg_per_image": neg_per_image, "seed": seed, "neg_from": neg_from, "det_line_width": det_line_width}
+    options = {"neg_per_image": neg_per_image, "seed": seed, "neg_from": neg_from, "det_line_width": det_line_width,
+               "absent_per_image": absent_per_image}
     report = write_pairs(
         save_root, _items(plan, options), WriterOptions(prompts=prompts, seed=seed), workers=workers,
         shard=shard, num_shards=num_shards, progress=progress,
@@ -229,6 +231,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--det_line_width", type=int, default=0,
                    help="det (COCO): draw the boxes N px wide instead of the released model's 4 px, e.g. for small "
                         "synthetic images a small autoencoder must keep the strokes of (default 0: the dataset's own)")
+    p.add_argument("--absent_per_image", type=int, default=0,
+                   help="det/seg (COCO, ADE20K), training pairs: also ask this many classes each image does not "
+                        "contain, answered empty (no boxes, an empty mask), as evaluate.py asks them "
+                        "(--absent-per-image); with --neg_from listed, ADE20K draws them from the classes its "
+                        "split shows (default 0)")
     p.add_argument("--shard", type=int, default=0, help="this process's shard (0-based), with --num_shards")
     p.add_argument("--num_shards", type=int, default=1, help="split the raw images over this many processes")
     p.add_argument("--merge", action="store_true",
@@ -247,12 +254,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if not args.data_root:
         raise UsageError("--data_root is required (or --merge to rebuild an index)")
+    if args.absent_per_image < 0:
+        raise UsageError(f"--absent_per_image must be 0 or more, got {args.absent_per_image}")
     if args.workers < 1 or args.num_shards < 1:
         raise UsageError("--workers and --num_shards must be at least 1")
     report = build(
         save_root, args.data_root, parse_tasks(args.tasks), args.dataset, args.split, workers=args.workers,
         prompts=args.prompts, seed=args.seed, neg_per_image=None if args.neg_per_image < 0 else args.neg_per_image,
-        neg_from=args.neg_from, det_line_width=args.det_line_width,
+        neg_from=args.neg_from, det_line_width=args.det_line_width, absent_per_image=args.absent_per_image,
         shard=args.shard, num_shards=args.num_shards, progress=False if args.no_progress else None,
     )  # fmt: skip
     for line in report_lines(report, save_root, sharded=args.num_shards > 1):

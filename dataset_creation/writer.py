@@ -188,6 +188,8 @@ def make_pair(sample: Sample, pixels: np.ndarray, data_root: Path, options: Writ
         raise SampleError(data_root / sample.gt if sample.gt else sample.image,
                           f"ground truth is {got[1]}x{got[0]} but the image is {width}x{height}")
     row.update(target.fields)
+    if sample.absent:  # an absent-class det/seg query: its answer is empty (the evaluator's absent queries)
+        row["absent"] = True
     row["edit"] = task.make_instruction(sample.name, options.seed, options.prompts, class_name=sample.class_name,
                                         **target.words)
     if sample.gt is not None:

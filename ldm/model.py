@@ -23,7 +23,9 @@ autoencoder. The checkpoint layout (``on_save_checkpoint``) is documented in doc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -40,6 +42,25 @@ from ldm.one_step import check_loss, check_objective, detach_start_latent, one_s
 
 TRAINABLE_PARTS = ("unet", "vae", "text_encoder")
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")  # the schedule's prediction_type: the UNet's target
+LR_DECAYS = ("constant", "cosine")
+
+
+def check_lr_decay(decay: str) -> str:
+    """``decay`` itself; ValueError naming the known ones otherwise."""
+    if decay not in LR_DECAYS:
+        raise ValueError(f"unknown lr_decay {decay!r}; one of {', '.join(LR_DECAYS)}")
+    return decay
+
+
+def lr_factor(step: int, *, warmup: int, decay: str, total: int) -> float:
+    """The learning rate's factor at optimiser step ``step``: a linear warm-up over ``warmup`` steps, then
+    constant, or (``cosine``) down to 0 at step ``total`` along half a cosine -- a short run ends at its
+    minimum instead of wherever a constant rate leaves it."""
+    ramp = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+    if decay == "constant" or total <= warmup:
+        return ramp
+    progress = min(1.0, max(0.0, (step - warmup) / (total - warmup)))
+    return ramp * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def trainable_parts(parts: Collection[str]) -> tuple[str, ...]:
@@ -78,6 +99,7 @@ class InstructCVModel(pl.LightningModule):
         weight_decay: float,
         eps: float,
         lr_warmup_steps: int,
+        lr_decay: str,
         use_ema: bool,
         ema_decay: float,
         ema_warmup: bool,
@@ -90,12 +112,14 @@ class InstructCVModel(pl.LightningModule):
         objective: str,
         one_step_loss: str,
         decoder_loss_weight: float,
+        commit_loss_weight: float,
         config: dict[str, Any] | None = None,
     ):
         super().__init__()
         self.trainable = trainable_parts(trainable)
         self.objective = check_objective(objective)
         self.one_step_loss, self.decoder_loss_weight = check_loss(one_step_loss), decoder_loss_weight
+        self.commit_loss_weight = commit_loss_weight
         self.unet = components.unet
         if self.objective == "one_step":  # before the EMA copies it: the start latent is ignored from now on
             detach_start_latent(self.unet)
@@ -112,6 +136,7 @@ class InstructCVModel(pl.LightningModule):
             self.unet.enable_gradient_checkpointing()
         self.lr, self.betas, self.weight_decay, self.eps = lr, tuple(betas), weight_decay, eps
         self.lr_warmup_steps = lr_warmup_steps
+        self.lr_decay = check_lr_decay(lr_decay)
         self.cond_drop_prob = cond_drop_prob
         self.vae_kl_weight = vae_kl_weight
         self.scale_by_std = scale_by_std
@@ -240,7 +265,8 @@ class InstructCVModel(pl.LightningModule):
             image_latents, target_latents, text = self.batch_latents(batch, posterior)
             image_latents, text = self.drop_conditions(image_latents, text)
             losses.update(one_step_loss(self.unet, self.vae, image_latents, target_latents, text, batch.get("target"),
-                                        loss=self.one_step_loss, decoder_loss_weight=self.decoder_loss_weight))
+                                        loss=self.one_step_loss, decoder_loss_weight=self.decoder_loss_weight,
+                                        commit_loss_weight=self.commit_loss_weight))
         elif "unet" in self.trainable:
             losses["diffusion_loss"] = self.diffusion_loss(*self.batch_latents(batch, posterior))
         loss = sum(losses.values())
@@ -292,10 +318,10 @@ class InstructCVModel(pl.LightningModule):
         parameters = [p for name in self.trainable for p in getattr(self, name).parameters()]
         optimizer = torch.optim.AdamW(parameters, lr=self.lr, betas=self.betas,
                                       weight_decay=self.weight_decay, eps=self.eps)
-        if self.lr_warmup_steps <= 0:
+        if self.lr_warmup_steps <= 0 and self.lr_decay == "constant":
             return optimizer
-        warmup = self.lr_warmup_steps
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        factor = partial(lr_factor, warmup=self.lr_warmup_steps, decay=self.lr_decay, total=self.trainer.max_steps)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

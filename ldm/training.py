@@ -29,7 +29,7 @@ from ldm.data import PairsDataModule
 from ldm.export import export_diffusers
 from ldm.latent_cache import build_latent_cache
 from ldm.loading import CHECKPOINT_INFO_KEY, is_main_checkpoint, load_components, read_checkpoint
-from ldm.model import PREDICTION_TYPES, InstructCVModel, trainable_parts
+from ldm.model import PREDICTION_TYPES, InstructCVModel, check_lr_decay, trainable_parts
 from ldm.shards import ShardsDataModule
 
 
@@ -73,15 +73,17 @@ def check_trainable(config) -> None:
 
 
 def check_objective(config) -> None:
-    """model.params.objective / one_step_loss are known names and decoder_loss_weight is not negative."""
+    """model.params.objective / one_step_loss / lr_decay are known names and the loss weights are not negative."""
     p = config.model.params
     try:
         one_step.check_objective(p.objective)
         one_step.check_loss(p.one_step_loss)
+        check_lr_decay(p.lr_decay)
     except ValueError as e:
         raise UsageError(f"model.params: {e}") from None
-    if p.decoder_loss_weight < 0:
-        raise UsageError(f"model.params.decoder_loss_weight={p.decoder_loss_weight}: must not be negative")
+    for name in ("decoder_loss_weight", "commit_loss_weight"):
+        if p[name] < 0:
+            raise UsageError(f"model.params.{name}={p[name]}: must not be negative")
 
 
 def build_components(config, resume_ckpt: Path | None, allow_unsafe_pickle: bool):

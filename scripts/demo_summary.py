@@ -99,7 +99,7 @@ def sheet(rows: list[tuple[str, list[np.ndarray]]]) -> np.ndarray:
     height = HEADER + len(rows) * (CELL + 4)
     out = np.full((height, LABEL_WIDTH + sum(w + 4 for w in widths), 3), 255, np.uint8)
     x = LABEL_WIDTH
-    for title, w in zip(COLUMNS, widths):
+    for title, w in zip(COLUMNS, widths, strict=True):
         cv2.putText(out, title, (x + 2, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, TEXT, 1, cv2.LINE_AA)
         x += w + 4
     for r, (label, panels) in enumerate(rows):
@@ -107,7 +107,7 @@ def sheet(rows: list[tuple[str, list[np.ndarray]]]) -> np.ndarray:
         for i, line in enumerate(label.split("\n")):
             cv2.putText(out, line, (4, y + 20 + 18 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.5, TEXT, 1, cv2.LINE_AA)
         x = LABEL_WIDTH
-        for panel, w in zip(panels, widths):
+        for panel, w in zip(panels, widths, strict=True):
             out[y:y + CELL, x:x + panel.shape[1]] = panel
             x += w + 4
     return out

@@ -452,17 +452,18 @@ class _BlueLevel:
     with_image: bool
 
     @classmethod
-    def of(cls, answer: Any, size: tuple[int, int], image: np.ndarray | None) -> _BlueLevel:
+    def of(cls, answer: Any, size: tuple[int, int], image: np.ndarray | None, lw: int | None = None) -> _BlueLevel:
         width, height = check_size(size)
+        lw = line_width(width, height) if lw is None else int(lw)
         ans = resize_to(as_rgb(answer), (width, height))
         blue = _blueness(ans)
         if image is None:
-            return cls(ans, blue, blue, None, line_width(width, height), False)
+            return cls(ans, blue, blue, None, lw, False)
         level, unknown = _blue_added(ans, resize_to(as_rgb(image), (width, height)), blue >= _BLUE_MIN)
         # blur and JPEG mix a blue backdrop into the edges of the objects on it, which reads as
         # 1-2 px of "added blue" along their outlines: an opening removes what is thinner than a line
         level = cv2.morphologyEx(level, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-        return cls(ans, blue, level, unknown, line_width(width, height), True)
+        return cls(ans, blue, level, unknown, lw, True)
 
 
 def _lines_at(b: _BlueLevel, widen: int) -> LineMaps:
@@ -561,16 +562,17 @@ def _scored_candidates(level: _BlueLevel, min_score: float, widen: int) -> tuple
 
 
 def decode(answer: Any, size: tuple[int, int], image: np.ndarray | None = None,
-           min_score: float = DEFAULT_MIN_SCORE) -> np.ndarray:
+           min_score: float = DEFAULT_MIN_SCORE, line_width: int | None = None) -> np.ndarray:
     """Boxes drawn in ``answer`` as an (N, 5) array ``x0, y0, x1, y1, score``, best first.
 
     ``size`` is the input's ``(width, height)``; coordinates are in input pixels whatever the size
     of the answer. Passing the input ``image`` lets blue that was already in the photo be ignored.
+    ``line_width``: the stroke the boxes were drawn with, in input pixels (default: the released 4 px).
     Lines are looked for at the drawn width, and two pixels wider where those leave lines
     unexplained (blur, JPEG and a resize spread a thin stroke); the greedy explanation picks from both.
     """
     width, height = check_size(size)
-    level = _BlueLevel.of(answer, (width, height), image)
+    level = _BlueLevel.of(answer, (width, height), image, line_width)
     found = [_scored_candidates(level, min_score, _WIDENINGS[0])]
     cand, scores = found[0][:2]
     keep, final, explained = _select(cand, scores, level.lw, (height, width), min_score)

@@ -122,7 +122,10 @@ class DetectionTask(Task):
         drawn = boxes  # crowd regions are drawn too, as the released model was taught
         stroke = (sample.gt_args or {}).get("_line_width", LINE_WIDTH)
         target = np.asarray(encode(pixels, np.asarray(drawn, dtype=np.float64).reshape(-1, 4), stroke), dtype=np.uint8)
-        return Target(target, {"bbox": boxes, "crowd": crowd, "_drawn": drawn})
+        fields = {"bbox": boxes, "crowd": crowd, "_drawn": drawn}
+        if stroke != LINE_WIDTH:  # the decoder reads the answer's lines at the stroke its target was drawn with
+            fields["line_width"] = int(stroke)
+        return Target(target, fields)
 
     def truth_from_row(self, row: Mapping[str, Any]) -> Any | None:
         """Boxes and crowd flags the reader wrote; None for an absent-class query (its class's ignore boxes are raw)."""
@@ -156,8 +159,10 @@ class DetectionTask(Task):
 
     def read_answer(self, answer: Any, record: Mapping[str, Any], size: tuple[int, int],
                     image: np.ndarray | None = None) -> np.ndarray:
-        """(N, 5) boxes ``x0, y0, x1, y1, score`` in input pixels, best first."""
-        return np.asarray(decode(answer, size, image=image), dtype=np.float64).reshape(-1, 5)
+        """(N, 5) boxes ``x0, y0, x1, y1, score`` in input pixels, best first, read at the record's
+        ``line_width`` (the stroke its target was drawn with) or the released 4 px."""
+        lw = record.get("line_width")
+        return np.asarray(decode(answer, size, image=image, line_width=lw), dtype=np.float64).reshape(-1, 5)
 
     def blank(self, record: Mapping[str, Any], size: tuple[int, int]) -> np.ndarray:
         return np.zeros((0, 5))

@@ -1,6 +1,10 @@
-"""ldm.model / ldm.ema: CFG dropout, zero-initialised conv_in channels, EMA arithmetic, overfitting one batch."""
+"""ldm.model / ldm.ema: CFG dropout, the learning-rate schedule, zero-initialised conv_in channels, EMA arithmetic,
+overfitting one batch."""
 
 from __future__ import annotations
+
+import math
+from functools import partial
 
 import pytest
 import pytorch_lightning as pl
@@ -9,7 +13,7 @@ from test_train_data import TINY_VAE_8X, new_datamodule, new_model, write_pairs
 
 from ldm.components import build_random_components, widen_conv_in
 from ldm.ema import EMA, ema_decay
-from ldm.model import cfg_dropout_masks
+from ldm.model import cfg_dropout_masks, lr_factor
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -123,3 +127,41 @@ def test_one_fixed_batch_overfits(tmp_path):
     assert trainer.global_step == STEPS
     assert after <= 0.5 * before, (before, after)
     assert int(model.ema.num_updates) == STEPS  # one EMA update per optimiser step
+
+
+def test_cosine_learning_rate_by_hand():
+    """Warm-up 10 steps, then half a cosine to 0 at step 110: hand-worked factors."""
+    f = partial(lr_factor, warmup=10, decay="cosine", total=110)
+    assert f(0) == pytest.approx(0.1) and f(4) == pytest.approx(0.5) and f(9) == pytest.approx(1.0)
+    assert f(10) == pytest.approx(1.0)
+    assert f(35) == pytest.approx(0.5 * (1 + math.cos(math.pi / 4)))  # a quarter of the way: 0.8536
+    assert f(60) == pytest.approx(0.5)
+    assert f(110) == pytest.approx(0.0, abs=1e-12) and f(500) == pytest.approx(0.0, abs=1e-12)
+    constant = partial(lr_factor, warmup=10, decay="constant", total=110)
+    assert constant(4) == pytest.approx(0.5) and constant(60) == 1.0 and constant(500) == 1.0
+    assert lr_factor(0, warmup=0, decay="cosine", total=100) == 1.0
+
+
+def test_cosine_schedule_reaches_the_optimizer(tmp_path):
+    """What AdamW is given over a short run: the hand-worked factors times lr, ending at 0."""
+    comps = build_random_components("tiny", seed=0)
+    model = new_model(comps, use_ema=False, lr=1e-3, lr_warmup_steps=2, lr_decay="cosine")
+    seen = []
+
+    class Spy(pl.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    write_pairs(tmp_path / "pairs", n=4)
+    trainer = pl.Trainer(max_steps=6, accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, callbacks=[Spy()])
+    trainer.fit(model, datamodule=new_datamodule(comps, [tmp_path / "pairs"], batch_size=2, resolution=64,
+                                                 num_workers=0, preview_count=0))
+    expected = [1e-3 * lr_factor(s, warmup=2, decay="cosine", total=6) for s in range(6)]
+    assert seen == pytest.approx(expected)
+    assert expected[0] == pytest.approx(5e-4) and expected[-1] == pytest.approx(1e-3 * 0.5 * (1 + math.cos(0.75 * math.pi)))
+
+
+def test_unknown_lr_decay_is_refused():
+    with pytest.raises(ValueError, match="unknown lr_decay 'linear'; one of constant, cosine"):
+        new_model(build_random_components("tiny", seed=0), lr_decay="linear")

@@ -61,3 +61,23 @@ def test_missing_or_broken_label_map(ade_root: Path, tmp_path: Path) -> None:
     assert all(isinstance(e, SampleError) for e in errors) and len(errors) == 2
     assert Path(errors[0].path).name == "ADE_train_00000001.png" and "missing" in errors[0].reason
     assert Path(errors[1].path).name == "ADE_train_00000002.png"
+
+
+def test_absent_per_image_asks_classes_the_label_map_lacks_with_empty_masks(ade_root: Path) -> None:
+    labels = np.asarray(Image.open(ade_root / "ADEChallengeData2016/annotations/training/ADE_train_00000036.png"))
+    present = {int(k) for k in np.unique(labels) if 0 < k <= 150}
+    plain = list(ade20k.iter_samples(ade_root, "train", ["seg"], {}))
+    items = list(ade20k.iter_samples(ade_root, "train", ["seg"], {"absent_per_image": 3, "seed": 0}))
+    assert [s for s in items if not s.absent] == plain
+    absent = [s for s in items if s.absent]
+    assert len(absent) == 3 and len({s.class_name for s in absent}) == 3
+    for s in absent:
+        assert s.gt_args["label"] not in present and ade20k.ADE20K_CLASSES[s.gt_args["label"] - 1] == s.class_name
+        truth = ade20k.load_ground_truth(ade_root, s)
+        assert not truth["mask"].any()
+        np.testing.assert_array_equal(truth["valid"], labels != 0)
+    again = list(ade20k.iter_samples(ade_root, "train", ["seg"], {"absent_per_image": 3, "seed": 0}))
+    assert [s.class_name for s in again if s.absent] == [s.class_name for s in absent]
+    # neg_from listed: only classes the split's label maps show; this one-image split shows none it lacks
+    listed = list(ade20k.iter_samples(ade_root, "train", ["seg"], {"absent_per_image": 3, "neg_from": "listed"}))
+    assert listed == plain

@@ -133,9 +133,55 @@ def test_det_line_width_draws_wider_boxes(coco_root: Path, tmp_path: Path) -> No
     assert [s.gt_args["_line_width"] for s in wide] == [8] * len(default)
     build(tmp_path / "pairs", [coco_root], ["det"], split="eval", prompts="fixed", det_line_width=8, progress=False)
     sample = next(iter(iter_pairs([tmp_path / "pairs"])))
+    rows = [json.loads(line) for line in (tmp_path / "pairs" / "metadata.jsonl").read_text().splitlines()]
+    assert {r["line_width"] for r in rows} == {8}  # the decoder reads these answers at 8 px
     boxes = json.loads(sample.bbox_path.read_text())["bbox"]
     expected = load_rgb(sample.input_path, exif_transpose=False)
     draw = ImageDraw.Draw(expected)
     for x0, y0, x1, y1 in boxes:  # PIL's own 8 px rectangle on the input, corners as stored
         draw.rectangle([x0, y0, x1, y1], outline=(0, 0, 255), width=8)
     assert np.array_equal(np.asarray(Image.open(sample.target_path).convert("RGB")), np.asarray(expected))
+
+
+def test_absent_per_image_adds_empty_det_and_seg_queries_for_classes_the_image_lacks(coco_root: Path, gt: dict,
+                                                                                      tmp_path: Path) -> None:
+    """--absent_per_image 2: two categories absent from each image (crowd counts as present), written with
+    an empty answer: the input unchanged (det), an all-false mask (seg); rows marked absent."""
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    in_image = defaultdict(set)  # file stem -> every category annotated in it, crowd included
+    for a in gt["annotations"]:
+        in_image[next(i["file_name"][:-4] for i in gt["images"] if i["id"] == a["image_id"])].add(names[a["category_id"]])
+    plain, _ = _samples(coco_root, tasks=("det", "seg"))
+    samples, errors = _samples(coco_root, tasks=("det", "seg"), absent_per_image=2)
+    assert errors == [] and [s for s in samples if not s.absent] == plain
+    absent = [s for s in samples if s.absent]
+    assert len(absent) == 2 * 2 * len(gt["images"])  # 2 classes x (det, seg) for each of the 6 images
+    for s in absent:
+        assert s.class_name in names.values() and s.class_name not in in_image[s.stem[5:]]
+    assert {(s.stem, s.class_name) for s in absent if s.task == "det"} == \
+        {(s.stem, s.class_name) for s in absent if s.task == "seg"}
+    again, _ = _samples(coco_root, tasks=("det", "seg"), absent_per_image=2)
+    assert [s.name for s in again] == [s.name for s in samples]  # seeded: the same classes every run
+
+    build(tmp_path / "pairs", [coco_root], ["det", "seg"], split="eval", prompts="fixed", absent_per_image=2,
+          progress=False)
+    written = {p.sample: p for p in iter_pairs([tmp_path / "pairs"])}
+    rows = {json.loads(line)["sample"]: json.loads(line)
+            for line in (tmp_path / "pairs" / "metadata.jsonl").read_text().splitlines()}
+    assert len(written) == len(samples) and set(rows) == set(written)
+    for s in absent:
+        pair, row = written[s.name], rows[s.name]
+        assert row["absent"] is True and row["class"] == s.class_name
+        assert read_prompt_edit(pair) == (f"Segment the {s.class_name}." if s.task == "seg" else
+                                          f"Detect the {s.class_name}.")
+        target = np.asarray(Image.open(pair.target_path).convert("RGB"))
+        if s.task == "seg":
+            assert not target.any()
+        else:
+            assert row["bbox"] == [] and row["crowd"] == []
+            assert np.array_equal(target, np.asarray(load_rgb(pair.input_path, exif_transpose=False)))
+    assert not any(r.get("absent") for name, r in rows.items() if name not in {s.name for s in absent})
+
+
+def read_prompt_edit(pair) -> str:
+    return json.loads(pair.prompt_path.read_text())["edit"]

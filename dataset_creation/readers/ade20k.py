@@ -15,7 +15,10 @@ Split: the official one, ``training`` -> ``train``, ``validation`` -> ``eval``.
 Samples (stem = the file name, e.g. ``ADE_train_00000036``, which already names the dataset): one
 ``seg`` sample per class id 1..150 present in the label map, class name from ``ADE20K_CLASSES``
 (the benchmark's 150 short names), ``gt`` = the label map, ``gt_args = {"label": id}``. Label 0 is
-"other objects": never a class, ``valid = False`` at evaluation. An image without its label map, or
+"other objects": never a class, ``valid = False`` at evaluation. With ``options["absent_per_image"] = k``
+> 0 (training pairs), also ``k`` classes absent from the label map (from the 150, or with ``neg_from =
+"listed"`` from those the split's label maps show), seeded by the stem, marked ``absent``: their masks are
+empty. An image without its label map, or
 an unreadable label map, is yielded as a ``SampleError``.
 """
 
@@ -33,7 +36,9 @@ from dataset_creation.readers.base import (
     ReaderItem,
     Sample,
     SampleError,
+    absent_options,
     class_ids_present,
+    negative_classes,
     read_annotation,
     record_value,
 )
@@ -121,23 +126,29 @@ def iter_samples(
     d = dataset_dir(root)
     images_dir = d / "images" / SPLIT_DIRS[split]
     ann_dir = d / "annotations" / SPLIT_DIRS[split]
+    read: list[tuple[Path, Path, list[int]]] = []
     for image in sorted(p for p in images_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")):
         ann = ann_dir / f"{image.stem}.png"
         if not ann.is_file():
             yield SampleError(ann, f"label map of {image.name} missing; image skipped")
             continue
         try:
-            labels = present_labels(ann)
+            read.append((image, ann, present_labels(ann)))
         except SampleError as e:
             yield e
-            continue
+    absent_k, seed = absent_options(options), int((options or {}).get("seed", 0))
+    # absent classes come from the 150, or (neg_from listed) from the classes this split's label maps show
+    pool = (sorted({k for _, _, labels in read for k in labels}) if (options or {}).get("neg_from") == "listed"
+            else list(range(1, len(ADE20K_CLASSES) + 1)))
+    for image, ann, labels in read:
         stem = "_".join(image.stem.split())
         source = image.relative_to(root).as_posix()
         gt = ann.relative_to(root).as_posix()
-        for k in labels:
+        absent = negative_classes(pool, labels, absent_k, key=f"{stem}/absent", seed=seed) if absent_k else []
+        for k in [*labels, *absent]:
             yield Sample(
                 stem=stem, task="seg", dataset=NAME, split=split, image=image, source=source,
-                class_name=ADE20K_CLASSES[k - 1], gt=gt, gt_args={"label": k},
+                class_name=ADE20K_CLASSES[k - 1], gt=gt, gt_args={"label": k}, absent=k in absent,
             )  # fmt: skip
 
 

@@ -63,6 +63,7 @@ class Sample:
     gt: str | None = None
     gt_args: dict[str, Any] = field(default_factory=dict)
     crowd: list[bool] | None = None  # det: per box, an ignore region (COCO iscrowd, VOC difficult); drawn too
+    absent: bool = False  # det/seg: a class the image does not contain (empty answer; ``--absent_per_image``)
 
     @property
     def name(self) -> str:
@@ -101,6 +102,11 @@ def negative_options(options: dict[str, Any] | None) -> tuple[int | None, int]:
     """(``options["neg_per_image"]``, ``options["seed"]``) for ``negative_classes``: 1 and 0 unless given."""
     options = options or {}
     return options.get("neg_per_image", 1), int(options.get("seed", 0))
+
+
+def absent_options(options: dict[str, Any] | None) -> int:
+    """``options["absent_per_image"]``: absent classes asked per image for det/seg (0 unless given)."""
+    return int((options or {}).get("absent_per_image") or 0)
 
 
 def negative_classes(

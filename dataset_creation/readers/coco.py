@@ -23,6 +23,10 @@ listed in the json, in image-id order:
 - ``seg``: one sample per category with at least one non-crowd instance; mask = union of the
   non-crowd instances (polygons or RLE, decoded by pycocotools) minus the category's crowd regions,
   which are ``valid = False`` (ignored) at evaluation.
+- ``det`` / ``seg`` with ``options["absent_per_image"] = k`` > 0 (training pairs): also ``k`` categories the
+  image does not contain at all (crowd regions included), seeded by ``options["seed"]`` and the stem, each
+  an empty answer (no boxes; an empty mask) marked ``absent``: the model learns to answer the absent-class
+  queries the evaluator asks (``evaluate.py --absent-per-image``).
 - ``cls``: one positive per category present (crowd included), plus ``options["neg_per_image"]``
   absent categories (default 1; ``None``/negative: all absent ones), drawn with
   ``base.negative_classes`` seeded by ``options["seed"]`` and the stem.
@@ -52,6 +56,7 @@ from dataset_creation.readers.base import (
     ReaderItem,
     Sample,
     SampleError,
+    absent_options,
     negative_classes,
     negative_options,
     record_value,
@@ -124,6 +129,7 @@ def iter_samples(
     root = Path(data_root).resolve()
     check_layout(root, split)
     neg, seed = negative_options(options)
+    absent_k = absent_options(options)
     stroke = int((options or {}).get("det_line_width") or 0)  # 0: the released model's stroke
     json_rel = annotation_file(split)
     try:
@@ -136,6 +142,7 @@ def iter_samples(
         if isinstance(c, dict) and "id" in c and "name" in c:
             categories[c["id"]] = " ".join(str(c["name"]).split())
     names = [categories[k] for k in sorted(categories)]
+    cat_ids = {name: k for k, name in categories.items()}
     by_image: dict[Any, list[dict]] = defaultdict(list)
     for ann in data["annotations"]:
         if not isinstance(ann, dict) or "image_id" not in ann:
@@ -182,6 +189,14 @@ def iter_samples(
                 hint = [{"segmentation": a.get("segmentation"), "iscrowd": int(bool(a.get("iscrowd", 0))),
                          "id": a.get("id")} for a in anns]  # fmt: skip
                 yield Sample(task="seg", class_name=name, gt=json_rel, gt_args={**args, "_anns": hint}, **base)
+        absent_tasks = [t for t in ("det", "seg") if t in tasks]
+        for name in negative_classes(names, set(per_cat), absent_k, key=f"{stem}/absent", seed=seed) if absent_k else []:
+            args = {"image_id": im["id"], "category_id": cat_ids[name], "image_size": size}
+            for task in absent_tasks:
+                extra = {"_line_width": stroke} if task == "det" and stroke else {"_anns": []} if task == "seg" else {}
+                yield Sample(task=task, class_name=name, boxes=[] if task == "det" else None,
+                             crowd=[] if task == "det" else None, gt=json_rel, gt_args={**args, **extra},
+                             absent=True, **base)  # fmt: skip
         if "cls" in tasks:
             present = set(per_cat)
             for name in names:
