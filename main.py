@@ -78,6 +78,8 @@ DEFAULTS: dict[str, Any] = {
         "cache_batch_size": 16,
         "preview_pairs": [],          # pairs folders for the image logger; default: the training pairs
         "preview_count": 4,
+        "task_weights": {},           # e.g. {det: 1, seg: 1, cls: 1, depes: 1}: equal shares of the draws per task
+                                      # (sampled with replacement); {} = as pooled, each task by its number of pairs
     }},
     "lightning": {
         "trainer": {                  # passed to pytorch_lightning.Trainer as is
@@ -147,8 +149,8 @@ def load_config(bases: list[str], overrides: list[str]):
     config = OmegaConf.create(copy.deepcopy(DEFAULTS))
     OmegaConf.set_struct(config, True)
     for section in (config.lightning.trainer, config.model.params.architecture_overrides,
-                    config.model.params.scheduler_overrides):
-        OmegaConf.set_struct(section, False)  # open: any Trainer argument / architecture field
+                    config.model.params.scheduler_overrides, config.data.params.task_weights):
+        OmegaConf.set_struct(section, False)  # open: any Trainer argument / architecture field / task tag
     for override in overrides:
         if "=" not in override:
             raise UsageError(f"{override!r}: config overrides look like key.path=value")

@@ -130,6 +130,21 @@ def read_prompt(sample: PairSample) -> str:
     return prompt
 
 
+def sample_tasks(samples: Sequence[PairSample]) -> list[str | None]:
+    """The task of each sample: its metadata row's, else its prompt file's; None when neither says."""
+    rows = {root: read_index(root) or {} for root in {s.root for s in samples}}
+    out: list[str | None] = []
+    for s in samples:
+        task = rows[s.root].get(s.sample, {}).get("task")
+        if task is None:
+            try:
+                task = json.loads(s.prompt_path.read_text(encoding="utf-8")).get("task")
+            except (OSError, ValueError, AttributeError):
+                task = None
+        out.append(task if isinstance(task, str) else None)
+    return out
+
+
 def read_seeds(root: str | os.PathLike) -> list[PairSample]:
     """The samples listed in ``<root>``'s seeds file, in file order; ``UsageError`` when it is absent or bad."""
     root = Path(root)

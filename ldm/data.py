@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from instructcv.cli import UsageError
 from instructcv.images import ImageReadError
-from instructcv.pairs import PairSample, read_prompt, scan_pairs
+from instructcv.pairs import PairSample, read_prompt, sample_tasks, scan_pairs
 from ldm.batch import load_pair_images, to_model_range, tokenize
 from ldm.latent_cache import CachedPairsDataset, build_latent_cache, open_latent_cache
 
@@ -57,6 +57,21 @@ class PairsDataset(Dataset):
         return {"input": image, "target": target, "input_ids": tokenize(self.tokenizer, prompt)[0], "key": record.key}
 
 
+def task_sampling_weights(tasks: Sequence[str | None], weights: Mapping[str, float]) -> torch.Tensor:
+    """Per-sample sampling weights that give each task a share of the draws proportional to ``weights[task]``
+    (whatever its number of pairs); ``UsageError`` when a task of the pairs has no weight."""
+    counts: dict[str | None, int] = {}
+    for task in tasks:
+        counts[task] = counts.get(task, 0) + 1
+    missing = sorted(str(t) for t in counts if t not in weights)
+    if missing:
+        raise UsageError(f"data.params.task_weights has no weight for {', '.join(missing)} "
+                         f"(the training pairs hold {', '.join(sorted(map(str, counts)))})")
+    if not any(weights[t] > 0 for t in counts):
+        raise UsageError("data.params.task_weights gives every task of the training pairs weight 0")
+    return torch.tensor([float(weights[t]) / counts[t] for t in tasks], dtype=torch.double)
+
+
 class PairsDataModule(pl.LightningDataModule):
     """Pooled pairs folders -> shuffled batches; optionally from the latent cache (ldm/latent_cache.py).
 
@@ -78,6 +93,7 @@ class PairsDataModule(pl.LightningDataModule):
         cache_batch_size: int,
         preview_pairs: Sequence[str | os.PathLike],
         preview_count: int,
+        task_weights: Mapping[str, float],
     ):
         super().__init__()
         if isinstance(pairs, (str, os.PathLike)):
@@ -94,6 +110,7 @@ class PairsDataModule(pl.LightningDataModule):
         self.cache_batch_size = cache_batch_size
         self.preview_roots = [Path(p) for p in preview_pairs]
         self.preview_count = preview_count
+        self.task_weights = dict(task_weights or {})
         self.records: list[PairSample] = []
         self.dataset: Dataset | None = None
         self.skipped: list[str] = []
@@ -128,15 +145,28 @@ class PairsDataModule(pl.LightningDataModule):
         self.setup()
         if len(self.dataset) < self.batch_size:
             raise UsageError(f"only {len(self.dataset)} pairs for a batch size of {self.batch_size}")
+        sampler = None
+        if self.task_weights:  # each task's share of the draws set by its weight, not by its number of pairs
+            weights = task_sampling_weights(sample_tasks(self.dataset_records()), self.task_weights)
+            sampler = WeightedRandomSampler(weights, num_samples=len(weights), replacement=True)
         return DataLoader(
             self.dataset,
             batch_size=self.batch_size,
-            shuffle=True,
+            shuffle=sampler is None,
+            sampler=sampler,
             drop_last=True,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
         )
+
+    def dataset_records(self) -> list[PairSample]:
+        """The pair behind each item of the training dataset, in item order (the cache may leave some out)."""
+        self.setup()
+        if isinstance(self.dataset, CachedPairsDataset):
+            by_key = {r.key: r for r in self.records}
+            return [by_key[key] for key in self.dataset.cache.keys]
+        return list(self.dataset.records)
 
     def preview_records(self) -> list[PairSample]:
         """A fixed, evenly spread handful of pairs for the image logger (from preview_pairs if given)."""

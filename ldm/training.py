@@ -14,6 +14,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from pytorch_lightning.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 
+import tasks
 from instructcv.cli import UsageError
 from ldm import RUN_CHECKPOINT, one_step
 from ldm.callbacks import (
@@ -42,6 +43,18 @@ def check_config(config) -> None:
     check_trainable(config)
     check_schedule(config)
     check_objective(config)
+    check_task_weights(config)
+
+
+def check_task_weights(config) -> None:
+    """data.params.task_weights: task tags with non-negative numbers, for pairs folders only."""
+    weights = _plain(config.data.params.task_weights) or {}
+    if weights and config.data.params.shards:
+        raise UsageError("data.params.task_weights is for pairs folders; shards are read in their packed order")
+    if not isinstance(weights, dict) or set(weights) - set(tasks.TAGS) or any(
+            isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 for w in weights.values()):
+        raise UsageError(f"data.params.task_weights={weights}: keys are task tags ({', '.join(tasks.TAGS)}), "
+                         "values non-negative numbers")
 
 
 def check_schedule(config) -> dict[str, Any]:

@@ -206,6 +206,13 @@ def test_config_errors_are_one_line_usage_errors(tmp_path, pairs):
         main_py.main(["--name", "x", "--base", TINY, "--train"])
     with pytest.raises(UsageError, match="nothing to do"):
         main_py.main(["--name", "x", "--base", TINY])
+    with pytest.raises(UsageError, match=r"task_weights=\{'depth': 1\}: keys are task tags \(det, seg, cls, depes\)"):
+        main_py.main([*base, "data.params.task_weights={depth: 1}"])
+    with pytest.raises(UsageError, match="values non-negative numbers"):
+        main_py.main([*base, "data.params.task_weights={seg: -1}"])
+    with pytest.raises(UsageError, match="task_weights is for pairs folders"):
+        main_py.main([*base, "data.params.task_weights={seg: 1}", f"data.params.shards=[{pairs}]"])
+    assert not any(tmp_path.iterdir())  # refused before any run folder
     config = main_py.load_config([TINY], ["model.params.lr=5e-5", "data.params.batch_size=8"])
     assert config.model.params.lr == 5e-5 and config.data.params.batch_size == 8
     assert config.data.params.resolution == 64  # from tiny.yaml over DEFAULTS

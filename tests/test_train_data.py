@@ -16,10 +16,11 @@ import torch
 from PIL import Image
 
 import main as main_py
+from instructcv.cli import UsageError
 from instructcv.pairs import read_seeds, scan_pairs
 from ldm.batch import tokenize
 from ldm.components import build_random_components
-from ldm.data import PairsDataModule, PairsDataset
+from ldm.data import PairsDataModule, PairsDataset, task_sampling_weights
 from ldm.latent_cache import CACHE_DIRNAME, CachedPairsDataset, build_latent_cache, open_latent_cache
 from ldm.model import InstructCVModel
 
@@ -192,3 +193,35 @@ def test_datamodule_uses_cache_without_running_the_vae(tmp_path, tiny, monkeypat
     monkeypatch.setattr(tiny.vae, "encode", lambda *a, **k: pytest.fail("VAE ran despite the cache"))
     loss = model.diffusion_loss(*model.batch_latents(batch))
     assert torch.isfinite(loss)
+
+
+def test_task_sampling_weights_by_hand():
+    tasks_of = ["seg"] * 6 + ["depes"] * 2 + ["cls"] * 4
+    weights = task_sampling_weights(tasks_of, {"seg": 1, "depes": 1, "cls": 2})
+    assert weights.tolist() == pytest.approx([1 / 6] * 6 + [1 / 2] * 2 + [2 / 4] * 4)
+    with pytest.raises(UsageError, match=r"task_weights has no weight for depes \(the training pairs hold cls, "
+                                         r"depes, seg\)"):
+        task_sampling_weights(tasks_of, {"seg": 1, "cls": 1})
+    with pytest.raises(UsageError, match="every task of the training pairs weight 0"):
+        task_sampling_weights(tasks_of, {"seg": 0, "depes": 0, "cls": 0})
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_task_weights_give_each_task_its_share_of_the_batches(tmp_path, tiny, cached):
+    """20 seg pairs and 4 depth pairs: pooled, depth is 1/6 of the draws; with equal weights, half."""
+    root = write_pairs(tmp_path / "pairs", n=24)
+    depth = sorted(p for p in root.iterdir() if p.is_dir())[:4]
+    for folder in depth:  # their prompt files say depes (a pairs folder without metadata.jsonl)
+        entry = json.loads((folder / "prompt.json").read_text())
+        (folder / "prompt.json").write_text(json.dumps({**entry, "task": "depes"}))
+    depth_keys = {f"{f.name}/{f.name.split('_seg_')[0]}" for f in depth}
+    shares = {}
+    for name, weights in (("pooled", {}), ("equal", {"seg": 1.0, "depes": 1.0})):
+        torch.manual_seed(0)
+        dm = new_datamodule(tiny, [root], resolution=64, batch_size=8, num_workers=0, cache_latents=cached,
+                            task_weights=weights)
+        dm.prepare_data()
+        keys = [k for _ in range(60) for batch in dm.train_dataloader() for k in batch["key"]]
+        shares[name] = sum(k in depth_keys for k in keys) / len(keys)
+    assert shares["pooled"] == pytest.approx(4 / 24, abs=0.001)  # every pair once per epoch
+    assert shares["equal"] == pytest.approx(0.5, abs=0.04)  # 1,440 draws: 3 binomial sigmas
