@@ -30,11 +30,13 @@ log = logging.getLogger(__name__)
 class PairsDataset(Dataset):
     """Decoded, resized, randomly flipped image pairs with their tokenised instruction."""
 
-    def __init__(self, records: Sequence[PairSample], tokenizer, resolution: int, flip: bool = True):
+    def __init__(self, records: Sequence[PairSample], tokenizer, resolution: int, flip: bool = True,
+                 tasks: Sequence[str | None] | None = None):
         self.records = list(records)
         self.tokenizer = tokenizer
         self.resolution = resolution
         self.flip = flip
+        self.tasks = [t or "" for t in tasks] if tasks is not None else [""] * len(self.records)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -42,7 +44,8 @@ class PairsDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         # A file that went bad after the scan is replaced by the next pair rather than ending the run.
         for attempt in range(len(self.records)):
-            record = self.records[(index + attempt) % len(self.records)]
+            used = (index + attempt) % len(self.records)
+            record = self.records[used]
             try:
                 image, target = load_pair_images(record, self.resolution)
                 prompt = read_prompt(record)
@@ -54,7 +57,8 @@ class PairsDataset(Dataset):
         image, target = to_model_range(image), to_model_range(target)
         if self.flip and torch.rand(()) < 0.5:  # flip both, or the answer would not match the input
             image, target = image.flip(-1), target.flip(-1)
-        return {"input": image, "target": target, "input_ids": tokenize(self.tokenizer, prompt)[0], "key": record.key}
+        return {"input": image, "target": target, "input_ids": tokenize(self.tokenizer, prompt)[0], "key": record.key,
+                "task": self.tasks[used]}
 
 
 def task_sampling_weights(tasks: Sequence[str | None], weights: Mapping[str, float]) -> torch.Tensor:
@@ -135,11 +139,13 @@ class PairsDataModule(pl.LightningDataModule):
         if self.dataset is not None:
             return
         records = self.scan()
+        task_of = dict(zip((r.key for r in records), sample_tasks(records), strict=True))
         if self.cache_latents:
             cache = open_latent_cache(records, self.components, self.resolution, flip=self.flip)
-            self.dataset = CachedPairsDataset(cache, self.flip)
+            self.dataset = CachedPairsDataset(cache, self.flip, [task_of[key] for key in cache.keys])
         else:
-            self.dataset = PairsDataset(records, self.components.tokenizer, self.resolution, self.flip)
+            self.dataset = PairsDataset(records, self.components.tokenizer, self.resolution, self.flip,
+                                        [task_of[r.key] for r in records])
 
     def train_dataloader(self) -> DataLoader:
         self.setup()
@@ -147,7 +153,7 @@ class PairsDataModule(pl.LightningDataModule):
             raise UsageError(f"only {len(self.dataset)} pairs for a batch size of {self.batch_size}")
         sampler = None
         if self.task_weights:  # each task's share of the draws set by its weight, not by its number of pairs
-            weights = task_sampling_weights(sample_tasks(self.dataset_records()), self.task_weights)
+            weights = task_sampling_weights([t or None for t in self.dataset.tasks], self.task_weights)
             sampler = WeightedRandomSampler(weights, num_samples=len(weights), replacement=True)
         return DataLoader(
             self.dataset,
@@ -159,14 +165,6 @@ class PairsDataModule(pl.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
         )
-
-    def dataset_records(self) -> list[PairSample]:
-        """The pair behind each item of the training dataset, in item order (the cache may leave some out)."""
-        self.setup()
-        if isinstance(self.dataset, CachedPairsDataset):
-            by_key = {r.key: r for r in self.records}
-            return [by_key[key] for key in self.dataset.cache.keys]
-        return list(self.dataset.records)
 
     def preview_records(self) -> list[PairSample]:
         """A fixed, evenly spread handful of pairs for the image logger (from preview_pairs if given)."""

@@ -281,17 +281,19 @@ def open_latent_cache(records: Sequence[PairSample], components, resolution: int
 
 
 class CachedPairsDataset(Dataset):
-    """Training items from the latent cache: latents and text embedding, of the flipped pair half the time."""
+    """Training items from the latent cache: latents and text embedding, of the flipped pair half the time,
+    and the pair's task (``tasks``, in cache order)."""
 
-    def __init__(self, cache: LatentCache, flip: bool = True):
+    def __init__(self, cache: LatentCache, flip: bool = True, tasks: Sequence[str | None] | None = None):
         self.cache, self.flip = cache, flip
+        self.tasks = [t or "" for t in tasks] if tasks is not None else [""] * len(cache)
 
     def __len__(self) -> int:
         return len(self.cache)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = self.cache.item(index, flipped=bool(self.flip and torch.rand(()) < 0.5))
-        item["key"] = self.cache.keys[index]
+        item["key"], item["task"] = self.cache.keys[index], self.tasks[index]
         return item
 
 

@@ -239,6 +239,11 @@ class InstructCVModel(pl.LightningModule):
         pred = self.unet(torch.cat([noisy, image_latents], dim=1), timesteps, encoder_hidden_states=text).sample
         return F.mse_loss(pred.float(), self.prediction_target(target_latents, noise, timesteps).float())
 
+    def classification_mask(self, batch: dict[str, Any]) -> torch.Tensor:
+        """(B,) bool: the samples whose task is cls (the data modules put each sample's task in the batch)."""
+        return torch.tensor([task == "cls" for task in batch.get("task") or [""] * len(batch["key"])],
+                            dtype=torch.bool, device=self.device)
+
     def prediction_target(self, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """What the UNet learns to predict, by the schedule's ``prediction_type`` (SD v1.5: the noise)."""
         kind = self.noise_scheduler.config.prediction_type
@@ -266,7 +271,8 @@ class InstructCVModel(pl.LightningModule):
             image_latents, text = self.drop_conditions(image_latents, text)
             losses.update(one_step_loss(self.unet, self.vae, image_latents, target_latents, text, batch.get("target"),
                                         loss=self.one_step_loss, decoder_loss_weight=self.decoder_loss_weight,
-                                        commit_loss_weight=self.commit_loss_weight))
+                                        commit_loss_weight=self.commit_loss_weight,
+                                        commit_mask=self.classification_mask(batch)))
         elif "unet" in self.trainable:
             losses["diffusion_loss"] = self.diffusion_loss(*self.batch_latents(batch, posterior))
         loss = sum(losses.values())

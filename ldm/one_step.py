@@ -17,8 +17,10 @@ sampler for dense prediction. InstructCV's one-step objective is theirs with an 
   the conditional median, which in theory commits to one of two possible answers where the mean blends
   them; on the demo it did not, see README), plus optionally ``decoder_loss_weight`` x the same loss on
   the image the VAE decoder makes of it (E2E-FT trains through the decoder), and ``commit_loss_weight`` x
-  L1 on the answer's spatial mean (``commit_loss``): a classification answer then commits to the likelier
-  of its two colours instead of the blend an MSE regression draws when it is unsure;
+  L1 on the spatial mean of the classification answers (``commit_loss``): they then commit to the likelier
+  of their two colours instead of the blend an MSE regression draws when it is unsure (on every task's
+  answers, the same term pulled the demo's seg and depth answers towards their median mean and cost them
+  dearly, so it reads only the samples whose task is cls);
 - **export** (``export_scheduler``): DDIM with ``prediction_type="sample"``, trailing spacing and
   ``set_alpha_to_one``, so a 1-step pipeline call computes ``1 * x0_pred + 0 * eps``: exactly the UNet's output.
 """
@@ -91,21 +93,27 @@ def _distance(kind: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return F.l1_loss(pred, target) if kind == "l1" else F.mse_loss(pred, target)
 
 
-def commit_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """L1 between the spatial means of predicted and target answer latents (B, C, H, W).
+def commit_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 between the spatial means of predicted and target answer latents (B, C, H, W), over the samples
+    of ``mask`` (B,) bool when given (0 when it selects none).
 
     Minimised, over the answers a question may have, by their per-channel median: for a two-answer
     question (classification's solid colours) that is the likelier answer, where the mean that MSE
     regresses to is a blend of the two colours that reads as neither.
     """
+    if mask is not None:
+        if not bool(mask.any()):
+            return pred.sum() * 0.0  # keeps the graph: every rank runs the same backward
+        pred, target = pred[mask], target[mask]
     return F.l1_loss(pred.mean(dim=(-2, -1)), target.mean(dim=(-2, -1)))
 
 
 def one_step_loss(unet, vae, image_latents: torch.Tensor, target_latents: torch.Tensor, text: torch.Tensor,
                   target_images: torch.Tensor | None = None, *, loss: str = "mse",
-                  decoder_loss_weight: float = 0.0, commit_loss_weight: float = 0.0) -> dict[str, torch.Tensor]:
+                  decoder_loss_weight: float = 0.0, commit_loss_weight: float = 0.0,
+                  commit_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """``{"latent_loss": ...}`` and, with ``decoder_loss_weight`` > 0, ``"decoder_loss"``, with
-    ``commit_loss_weight`` > 0, ``"commit_loss"`` (both already weighted).
+    ``commit_loss_weight`` > 0, ``"commit_loss"`` over the samples of ``commit_mask`` (both already weighted).
 
     ``target_latents`` are scaled by ``vae.config.scaling_factor``; ``target_images`` in [-1, 1], or None
     (latent cache: the decoder's image of the target latent stands in for the target image).
@@ -113,7 +121,7 @@ def one_step_loss(unet, vae, image_latents: torch.Tensor, target_latents: torch.
     pred = predict_latents(unet, image_latents, text).float()
     losses = {"latent_loss": _distance(loss, pred, target_latents.float())}
     if commit_loss_weight > 0:
-        losses["commit_loss"] = commit_loss_weight * commit_loss(pred, target_latents.float())
+        losses["commit_loss"] = commit_loss_weight * commit_loss(pred, target_latents.float(), commit_mask)
     if decoder_loss_weight > 0:
         scale = vae.config.scaling_factor
         if target_images is None:

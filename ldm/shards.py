@@ -132,11 +132,13 @@ class ShardsDataset(IterableDataset):
         if self.shard_set.kind == "latents":
             return self.decode_latents(sample, flip)
         name = f"{sample['__url__']}:{sample['__key__']}"
-        prompt = json.loads(sample[PROMPT_FILE])["edit"]
+        entry = json.loads(sample[PROMPT_FILE])
+        prompt = entry["edit"]
         pair = [to_model_range(decode_image(sample[ext], f"{name}.{ext}", self.resolution)) for ext in ("jpg", "png")]
         if flip:  # both, or the answer would not match the input
             pair = [image.flip(-1) for image in pair]
-        return {"input": pair[0], "target": pair[1], "prompt": prompt, "key": sample["__key__"]}
+        return {"input": pair[0], "target": pair[1], "prompt": prompt, "key": sample["__key__"],
+                "task": entry.get("task") or ""}
 
     def decode_latents(self, sample: dict[str, Any], flip: bool) -> dict[str, Any]:
         latents = np.load(io.BytesIO(sample["latents.npy"]), allow_pickle=False)
@@ -148,11 +150,11 @@ class ShardsDataset(IterableDataset):
             self._text[folder] = np.load(root / index["text_embeddings"], mmap_mode="r")
         item = {array: torch.from_numpy(np.array(view[i])) for i, array in enumerate(index["arrays"])}
         item["text_embedding"] = torch.from_numpy(np.array(self._text[folder][meta["prompt"]]))
-        item["key"] = sample["__key__"]
+        item["key"], item["task"] = sample["__key__"], meta.get("task") or ""
         return item
 
     def collate(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        batch: dict[str, Any] = {"key": [it["key"] for it in items]}
+        batch: dict[str, Any] = {"key": [it["key"] for it in items], "task": [it.get("task", "") for it in items]}
         if "prompt" in items[0]:
             batch["input_ids"] = tokenize(self.tokenizer, [it["prompt"] for it in items])
         for name in items[0]:

@@ -116,7 +116,8 @@ def test_checkpoint_records_the_objective_and_the_export_reproduces_in_diffusers
     header, *rows = [line.split(",") for line in log.read_text().splitlines()]
     logged = [{k: v for k, v in zip(header, row, strict=True) if v} for row in rows]
     steps = [r for r in logged if "train/commit_loss" in r]
-    assert len(steps) == 4 and all(float(r["train/commit_loss"]) > 0 and float(r["train/decoder_loss"]) > 0
+    # seg pairs only: the commit loss reads classification answers alone, so it is logged as 0
+    assert len(steps) == 4 and all(float(r["train/commit_loss"]) == 0 and float(r["train/decoder_loss"]) > 0
                                    for r in steps)
     for r in steps:  # the logged total is the sum of its parts
         parts = sum(float(r[f"train/{k}"]) for k in ("latent_loss", "decoder_loss", "commit_loss"))
@@ -253,3 +254,8 @@ def test_commit_loss_turns_the_blend_of_two_colours_into_the_likelier_one():
     assert torch.allclose(_fit_constant_answer(3.0, red, green, 1.0), red, atol=0.02)
     # L1 between spatial means, by hand: the channel means differ by 2, 1, 0, 1 -> mean 1
     assert one_step.commit_loss(red, green).item() == pytest.approx(1.0)
+    # only the samples of the mask (the cls ones) count; none selected: 0, with a graph to backpropagate
+    pred, target = torch.cat([red, green, red]), torch.cat([green, green, red])
+    assert one_step.commit_loss(pred, target, torch.tensor([True, False, True])).item() == pytest.approx(0.5)
+    none = one_step.commit_loss(pred.requires_grad_(), target, torch.zeros(3, dtype=torch.bool))
+    assert none.item() == 0.0 and none.requires_grad

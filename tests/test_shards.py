@@ -168,6 +168,7 @@ def test_training_resumed_mid_epoch_sees_what_an_uninterrupted_run_sees(shards, 
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
             self.keys += batch["key"]
+            assert batch["task"] == ["seg"] * len(batch["key"])  # each sample's task, from its prompt.json
 
     def fit(max_steps: int, ckpt=None) -> tuple[list[str], pl.Trainer]:
         comps = build_random_components("tiny", seed=0, overrides=TINY_VAE_8X)

@@ -221,7 +221,11 @@ def test_task_weights_give_each_task_its_share_of_the_batches(tmp_path, tiny, ca
         dm = new_datamodule(tiny, [root], resolution=64, batch_size=8, num_workers=0, cache_latents=cached,
                             task_weights=weights)
         dm.prepare_data()
-        keys = [k for _ in range(60) for batch in dm.train_dataloader() for k in batch["key"]]
+        batches = [batch for _ in range(60) for batch in dm.train_dataloader()]
+        keys = [k for batch in batches for k in batch["key"]]
         shares[name] = sum(k in depth_keys for k in keys) / len(keys)
+        # every item carries its task (the one-step commit loss reads the cls ones)
+        assert all(task == ("depes" if key in depth_keys else "seg")
+                   for batch in batches for key, task in zip(batch["key"], batch["task"], strict=True))
     assert shares["pooled"] == pytest.approx(4 / 24, abs=0.001)  # every pair once per epoch
     assert shares["equal"] == pytest.approx(0.5, abs=0.04)  # 1,440 draws: 3 binomial sigmas
