@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n")[0].strip("`: ").split(": ", 1)[-1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
-               "  python scripts/demo.py                          # the default demo (about 12 minutes on 2 shared cores)\n"
+               "  python scripts/demo.py                          # the default demo (about 10 minutes on 2 idle cores)\n"
                "  python scripts/demo.py --steps 6000 --out outputs/demo_long   # train longer\n"
                "  make demo DEMO_STEPS=6000                       # the same through make",
     )
