@@ -6,7 +6,6 @@ import importlib.util
 import json
 
 import pytest
-import torch
 from test_train_data import write_pairs
 
 from ldm.components import build_random_components
