@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from instructcv.cli import UsageError, run  # noqa: E402
-from instructcv.pairs import PairSample, read_index  # noqa: E402
+from instructcv.pairs import METADATA_FILE, PairSample, read_index  # noqa: E402
 from ldm.batch import load_pair_images, to_model_range, tokenize  # noqa: E402
 from ldm.loading import load_components  # noqa: E402
 from ldm.one_step import predict_latents  # noqa: E402
@@ -44,7 +44,7 @@ def probe(components, pairs: Path, n: int = 10, resolution: int = 64) -> dict[st
     "pairs": how many pairs were probed}`` (NaN where the task has nothing to swap)."""
     rows = sorted((read_index(pairs) or {}).values(), key=lambda r: r["sample"])
     if not rows:
-        raise UsageError(f"--pairs {pairs}: no metadata.jsonl rows (a pairs folder written by format_dataset.py?)")
+        raise UsageError(f"--pairs {pairs}: no {METADATA_FILE} rows (a pairs folder written by format_dataset.py?)")
     unet, vae, text_encoder = components.unet.eval(), components.vae.eval(), components.text_encoder.eval()
     classes: dict[tuple[str, str], set[str]] = defaultdict(set)
     for r in rows:
