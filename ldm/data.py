@@ -36,7 +36,7 @@ class PairsDataset(Dataset):
         self.tokenizer = tokenizer
         self.resolution = resolution
         self.flip = flip
-        self.tasks = [t or "" for t in tasks] if tasks is not None else [""] * len(self.records)
+        self.tasks = list(tasks) if tasks is not None else [None] * len(self.records)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -58,7 +58,7 @@ class PairsDataset(Dataset):
         if self.flip and torch.rand(()) < 0.5:  # flip both, or the answer would not match the input
             image, target = image.flip(-1), target.flip(-1)
         return {"input": image, "target": target, "input_ids": tokenize(self.tokenizer, prompt)[0], "key": record.key,
-                "task": self.tasks[used]}
+                "task": self.tasks[used] or ""}
 
 
 def task_sampling_weights(tasks: Sequence[str | None], weights: Mapping[str, float]) -> torch.Tensor:
@@ -153,7 +153,7 @@ class PairsDataModule(pl.LightningDataModule):
             raise UsageError(f"only {len(self.dataset)} pairs for a batch size of {self.batch_size}")
         sampler = None
         if self.task_weights:  # each task's share of the draws set by its weight, not by its number of pairs
-            weights = task_sampling_weights([t or None for t in self.dataset.tasks], self.task_weights)
+            weights = task_sampling_weights(self.dataset.tasks, self.task_weights)
             sampler = WeightedRandomSampler(weights, num_samples=len(weights), replacement=True)
         return DataLoader(
             self.dataset,

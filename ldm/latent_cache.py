@@ -286,14 +286,14 @@ class CachedPairsDataset(Dataset):
 
     def __init__(self, cache: LatentCache, flip: bool = True, tasks: Sequence[str | None] | None = None):
         self.cache, self.flip = cache, flip
-        self.tasks = [t or "" for t in tasks] if tasks is not None else [""] * len(cache)
+        self.tasks = list(tasks) if tasks is not None else [None] * len(cache)
 
     def __len__(self) -> int:
         return len(self.cache)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = self.cache.item(index, flipped=bool(self.flip and torch.rand(()) < 0.5))
-        item["key"], item["task"] = self.cache.keys[index], self.tasks[index]
+        item["key"], item["task"] = self.cache.keys[index], self.tasks[index] or ""  # collate takes no None
         return item
 
 

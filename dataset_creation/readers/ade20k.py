@@ -39,6 +39,7 @@ from dataset_creation.readers.base import (
     absent_options,
     class_ids_present,
     negative_classes,
+    negative_options,
     read_annotation,
     record_value,
 )
@@ -136,7 +137,7 @@ def iter_samples(
             read.append((image, ann, present_labels(ann)))
         except SampleError as e:
             yield e
-    absent_k, seed = absent_options(options), int((options or {}).get("seed", 0))
+    absent_k, (_, seed) = absent_options(options), negative_options(options)
     # absent classes come from the 150, or (neg_from listed) from the classes this split's label maps show
     pool = (sorted({k for _, _, labels in read for k in labels}) if (options or {}).get("neg_from") == "listed"
             else list(range(1, len(ADE20K_CLASSES) + 1)))

@@ -192,8 +192,8 @@ def iter_samples(
         absent_tasks = [t for t in ("det", "seg") if t in tasks]
         for name in negative_classes(names, set(per_cat), absent_k, key=f"{stem}/absent", seed=seed) if absent_k else []:
             args = {"image_id": im["id"], "category_id": cat_ids[name], "image_size": size}
-            for task in absent_tasks:
-                extra = {"_line_width": stroke} if task == "det" and stroke else {"_anns": []} if task == "seg" else {}
+            for task in absent_tasks:  # det: no boxes (drawn at the asked stroke); seg: no instances to mask
+                extra = {"_anns": []} if task == "seg" else {"_line_width": stroke} if stroke else {}
                 yield Sample(task=task, class_name=name, boxes=[] if task == "det" else None,
                              crowd=[] if task == "det" else None, gt=json_rel, gt_args={**args, **extra},
                              absent=True, **base)  # fmt: skip
