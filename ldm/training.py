@@ -7,6 +7,7 @@ Lightning take seconds to import); it imports this module once, when there is wo
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ from ldm.latent_cache import build_latent_cache
 from ldm.loading import CHECKPOINT_INFO_KEY, is_main_checkpoint, load_components, read_checkpoint
 from ldm.model import PREDICTION_TYPES, InstructCVModel, check_lr_decay, trainable_parts
 from ldm.shards import ShardsDataModule
+
+log = logging.getLogger(__name__)
 
 
 def _plain(config) -> Any:
@@ -114,11 +117,35 @@ def build_components(config, resume_ckpt: Path | None, allow_unsafe_pickle: bool
     if params.ckpt_path:
         components = load_components(params.ckpt_path, use_ema=params.init_from_ema,
                                      allow_unsafe_pickle=allow_unsafe_pickle or params.allow_unsafe_pickle)
+        check_overrides_match(components, _plain(params.architecture_overrides), params.ckpt_path)
     else:
         components = build_random_components(params.architecture, seed=config.seed,
                                              overrides=_plain(params.architecture_overrides))
     components.scheduler_config.update(schedule)
     return components
+
+
+def check_overrides_match(components, overrides: dict[str, dict[str, Any]], source: str) -> list[str]:
+    """``architecture_overrides`` shape random models; with ``ckpt_path`` the checkpoint's shapes rule. Returns
+    (and logs as a warning) the overrides the checkpoint contradicts, which therefore have no effect."""
+    ignored = []
+    for name, values in (overrides or {}).items():
+        module = getattr(components, name, None) if name in ("unet", "vae", "text_encoder") else None
+        if module is None:
+            raise UsageError(f"model.params.architecture_overrides.{name}: no such component "
+                             "(unet, vae, text_encoder)")
+        config = dict(module.config) if isinstance(module.config, dict) else module.config.to_dict()
+        ignored += [f"{name}.{key}={wanted!r} (it has {config.get(key)!r})" for key, wanted in values.items()
+                    if _as_lists(config.get(key)) != _as_lists(wanted)]
+    if ignored:
+        log.warning("model.params.architecture_overrides ignored: the model comes from %s, whose shapes rule: %s "
+                    "(overrides shape random models; set them where that model was first built)",
+                    source, "; ".join(ignored))
+    return ignored
+
+
+def _as_lists(value: Any) -> Any:
+    return [_as_lists(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 def build_model(config, components, params: dict[str, Any]) -> InstructCVModel:

@@ -260,3 +260,20 @@ def test_commit_loss_turns_the_blend_of_two_colours_into_the_likelier_one():
     assert one_step.commit_loss(pred, target, torch.tensor([True, False, True])).item() == pytest.approx(0.5)
     none = one_step.commit_loss(pred.requires_grad_(), target, torch.zeros(3, dtype=torch.bool))
     assert none.item() == 0.0 and none.requires_grad
+
+
+def test_architecture_overrides_a_checkpoint_contradicts_are_named_as_ignored(tiny_model_dir, caplog):
+    config = main_py.load_config([TINY], [f"model.params.ckpt_path={tiny_model_dir}",
+                                          "model.params.architecture_overrides.unet.layers_per_block=3"])
+    with caplog.at_level("WARNING", logger="ldm.training"):
+        components = training.build_components(config, None, allow_unsafe_pickle=False)
+    assert components.unet.config.layers_per_block == load_components(tiny_model_dir).unet.config.layers_per_block
+    warning = " ".join(r.getMessage() for r in caplog.records)
+    assert "unet.layers_per_block=3" in warning and str(tiny_model_dir) in warning
+    # tiny.yaml's own VAE override (4 levels) is not what this 3-level model has: named too
+    assert "vae.block_out_channels" in warning
+    same = {"unet": {"layers_per_block": components.unet.config.layers_per_block,
+                     "block_out_channels": list(components.unet.config.block_out_channels)}}
+    assert training.check_overrides_match(components, same, "m") == []
+    with pytest.raises(UsageError, match="architecture_overrides.unte: no such component"):
+        training.check_overrides_match(components, {"unte": {"x": 1}}, "m")
