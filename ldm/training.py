@@ -7,6 +7,7 @@ Lightning take seconds to import); it imports this module once, when there is wo
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from ldm.callbacks import (
     Throughput,
     WeightsAgreement,
 )
-from ldm.components import DDPM_SCHEDULE, build_random_components
+from ldm.components import DDPM_SCHEDULE, architecture_of, build_random_components
 from ldm.data import PairsDataModule
 from ldm.export import export_diffusers
 from ldm.latent_cache import build_latent_cache
@@ -128,24 +129,19 @@ def build_components(config, resume_ckpt: Path | None, allow_unsafe_pickle: bool
 def check_overrides_match(components, overrides: dict[str, dict[str, Any]], source: str) -> list[str]:
     """``architecture_overrides`` shape random models; with ``ckpt_path`` the checkpoint's shapes rule. Returns
     (and logs as a warning) the overrides the checkpoint contradicts, which therefore have no effect."""
+    shapes = architecture_of(components)  # plain JSON values: tuples are lists, as in the overrides
     ignored = []
-    for name, values in (overrides or {}).items():
-        module = getattr(components, name, None) if name in ("unet", "vae", "text_encoder") else None
-        if module is None:
+    for name, values in json.loads(json.dumps(overrides or {}, default=list)).items():
+        if name not in shapes:
             raise UsageError(f"model.params.architecture_overrides.{name}: no such component "
-                             "(unet, vae, text_encoder)")
-        config = dict(module.config) if isinstance(module.config, dict) else module.config.to_dict()
-        ignored += [f"{name}.{key}={wanted!r} (it has {config.get(key)!r})" for key, wanted in values.items()
-                    if _as_lists(config.get(key)) != _as_lists(wanted)]
+                             f"({', '.join(shapes)})")
+        ignored += [f"{name}.{key}={wanted!r} (it has {shapes[name].get(key)!r})" for key, wanted in values.items()
+                    if shapes[name].get(key) != wanted]
     if ignored:
         log.warning("model.params.architecture_overrides ignored: the model comes from %s, whose shapes rule: %s "
                     "(overrides shape random models; set them where that model was first built)",
                     source, "; ".join(ignored))
     return ignored
-
-
-def _as_lists(value: Any) -> Any:
-    return [_as_lists(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 def build_model(config, components, params: dict[str, Any]) -> InstructCVModel:
